@@ -1,0 +1,27 @@
+# The two commands: `make demo` and `make test`. Both create .venv and install everything on first use.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+DEMO    ?= demo-lakehouse
+SCALE   ?= 0.1
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[spark,torch,dev]'
+	$(VENV)/bin/pipeline-opt setup-jars
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/pipeline-opt demo --out $(DEMO) --scale $(SCALE)
+
+# pytest exits 5 when it collects no test; that is not a failure of the suite.
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+clean:
+	rm -rf $(DEMO) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""pipeline_opt: fast, lean and safe Spark/Delta pipelines that feed PyTorch training."""

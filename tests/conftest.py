@@ -1,0 +1,28 @@
+"""The one Spark session of the test suite, and markers that skip what this machine cannot run."""
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    skip_gpu = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """A real local Spark session with Delta Lake, shared by every test."""
+    from pipeline_opt.spark import get_spark
+
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    session = get_spark("pipeline_opt-tests", conf={"spark.sql.warehouse.dir": str(warehouse)})
+    yield session
+    session.stop()
