@@ -1,7 +1,7 @@
 """The ``pipeline-opt`` command: one subcommand per job.
 
-Each part of the package registers its own subcommands from ``pipeline_opt/<part>/commands.py`` (a
-``register(subparsers)`` function), so this file never grows with the parts. A handler returns its result;
+Each part of the package registers its own subcommands from a module listed in ``COMMAND_MODULES`` (a
+``register(subparsers)`` function), so this file does not grow with the parts. A handler returns its result;
 this module prints it (``--json`` for JSON) and turns user errors into one line and a non-zero exit.
 """
 from __future__ import annotations
@@ -14,18 +14,19 @@ from typing import Optional, Sequence
 from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.output import emit
 
-# Order of the parts in ``--help``; a part without a commands module is skipped.
-PARTS = ("demo", "tables", "loader", "training", "cache", "monitor")
+# Order of the parts in ``--help``; a module that does not exist (a part not built yet) is skipped.
+COMMAND_MODULES = ("demo.commands", "tables.commands", "tables.maintenance_commands", "loader.commands",
+                   "training.commands", "cache.commands", "monitor.commands")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipeline-opt", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for part in PARTS:
+    for name in COMMAND_MODULES:
         try:
-            module = importlib.import_module(f"pipeline_opt.{part}.commands")
+            module = importlib.import_module(f"pipeline_opt.{name}")
         except ModuleNotFoundError as e:
-            if e.name != f"pipeline_opt.{part}.commands" and e.name != f"pipeline_opt.{part}":
+            if e.name != f"pipeline_opt.{name}":
                 raise
             continue
         module.register(sub)

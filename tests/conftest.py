@@ -23,6 +23,11 @@ def spark(tmp_path_factory):
     from pipeline_opt.spark import get_spark
 
     warehouse = tmp_path_factory.mktemp("warehouse")
-    session = get_spark("pipeline_opt-tests", conf={"spark.sql.warehouse.dir": str(warehouse)})
+    events = tmp_path_factory.mktemp("spark-events")  # the cache controller reads real event logs
+    session = get_spark("pipeline_opt-tests", conf={
+        "spark.sql.warehouse.dir": str(warehouse),
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": events.as_uri(),
+    })
     yield session
     session.stop()
