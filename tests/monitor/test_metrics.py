@@ -1,0 +1,91 @@
+"""The recorder, the Delta table of metrics (read back by delta-rs and by Spark) and Prometheus exposition."""
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+
+from pipeline_opt.monitor.metrics import MemorySink, Recorder, host_rss_bytes, is_oom
+from pipeline_opt.monitor.prometheus import PrometheusExporter, PrometheusServer
+from pipeline_opt.monitor.rollback import SimulatedClock
+from pipeline_opt.monitor.store import DeltaSink, read_metrics, summarize
+
+
+def record_some(rec: Recorder) -> None:
+    for i in range(20):
+        with rec.timed("query", table="lineitem") as span:
+            sum(range(1000 * (i + 1)))
+            span.rows = 1000
+    with rec.timed("step", model="mlp") as span:
+        span.tokens = 512
+    rec.cache(hits=30, misses=10, hit_bytes=3000, miss_bytes=7000, table="orders")
+    rec.memory(job="test")
+
+
+def test_recorder_records_every_kind_of_metric():
+    sink = MemorySink()
+    with Recorder(job="t", sinks=[sink], clock=SimulatedClock(100.0)) as rec:
+        record_some(rec)
+    names = {p.name for p in sink.points}
+    assert {"latency.query", "latency.step", "throughput.rows_per_s", "throughput.tokens_per_s",
+            "cache.hit_rate", "cache.byte_hit_rate", "memory.host_rss_bytes"} <= names
+    hit = next(p for p in sink.points if p.name == "cache.hit_rate")
+    assert hit.value == 0.75 and hit.labels == {"table": "orders"} and hit.ts == 100.0 and hit.job == "t"
+    assert next(p for p in sink.points if p.name == "cache.byte_hit_rate").value == 0.3
+    assert 10 * 2**20 < host_rss_bytes() < 64 * 2**30
+    by_name = {s.name: s for s in summarize(sink.points)}
+    q = by_name["latency.query"]
+    assert q.count == 20 and 0 < q.p50 <= q.p95 and q.unit == "s"
+
+
+def test_oom_is_recorded_and_reraised_and_failing_sinks_never_break_the_job():
+    class Broken:
+        def write(self, points):
+            raise OSError("disk full")
+
+    rec = Recorder(sinks=[Broken()])
+    with pytest.raises(RuntimeError):
+        with rec.timed("step"):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert is_oom(MemoryError()) and not is_oom(ValueError("bad"))
+    assert rec.flush() == 1 and rec.sink_errors == ["Broken: disk full"]
+
+
+def test_metrics_table_is_delta_and_spark_reads_it(spark, tmp_path):
+    table = tmp_path / "_metrics"
+    for run in range(2):  # two runs, two appends
+        with Recorder(job=f"job{run}", sinks=[DeltaSink(table)]) as rec:
+            record_some(rec)
+    points = read_metrics(table)
+    assert {p.job for p in points} == {"job0", "job1"} and len(points) > 40
+    df = spark.read.format("delta").load(str(table))
+    assert df.count() == len(points)
+    row = df.where("name = 'cache.hit_rate'").selectExpr("labels['table'] AS t", "value").first()
+    assert (row.t, row.value) == ("orders", 0.75)
+    p95 = spark.sql(f"SELECT percentile(value, 0.95) AS p95 FROM delta.`{table}` "
+                    "WHERE name = 'latency.query'").first().p95
+    assert p95 == pytest.approx(next(s.p95 for s in summarize(points) if s.name == "latency.query"))
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{table}`").select("operation").collect()
+    assert {r.operation for r in history} <= {"WRITE", "CREATE TABLE"} and len(history) == 2
+
+
+def test_reading_a_missing_metrics_table_gives_no_points(tmp_path):
+    assert read_metrics(tmp_path / "nothing") == []
+
+
+def test_prometheus_text_format_over_loopback():
+    exporter = PrometheusExporter()
+    rec = Recorder()
+    rec.listeners.append(exporter)
+    record_some(rec)
+    rec.gauge("cache.hit_rate", 0.5, table='we"ird\nname')
+    with PrometheusServer(exporter, port=0) as server:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5).read().decode()
+    assert "# TYPE pipeline_opt_latency_query_seconds summary" in body
+    assert 'pipeline_opt_latency_query_seconds_count{table="lineitem"} 20' in body
+    assert 'pipeline_opt_latency_query_seconds{quantile="0.95",table="lineitem"}' in body
+    assert 'pipeline_opt_cache_hit_rate{table="we\\"ird\\nname"} 0.5' in body
+    assert body.count("# TYPE pipeline_opt_cache_hit_rate gauge") == 1
+    for line in body.splitlines():  # every sample line is `name{labels} number`
+        if not line.startswith("#"):
+            float(line.rsplit(" ", 1)[1])
