@@ -1,0 +1,95 @@
+"""Where data file bytes come from: a filesystem (local or object store), optionally through the file cache.
+
+Invariants: a ``FileSource`` holds only picklable settings (storage options, a filesystem object, a ``FileCache``),
+never an open handle, so it travels into worker processes; each process opens its own filesystem lazily. I/O
+counters (files opened, bytes fetched from remote storage, cache hits and misses) are per process, and are added to
+a shared array when a ``DeltaLoader`` attaches one, so the loader can report totals over all workers.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from pipeline_opt.loader.file_cache import FileCache
+from pipeline_opt.loader.fs import open_counted, resolve
+
+STAT_NAMES = ("files_opened", "bytes_fetched", "cache_hits", "cache_misses")
+
+
+class FileSource:
+    def __init__(self, storage_options: Optional[Mapping[str, str]] = None, filesystem=None, cache=None):
+        self.storage_options = dict(storage_options or {}) or None
+        self.filesystem = filesystem
+        if isinstance(cache, Mapping):
+            cache = FileCache(**cache)
+        self.cache: Optional[FileCache] = cache
+        self.shared = None  # multiprocessing Array of len(STAT_NAMES), attached by DeltaLoader
+        self.stats = dict.fromkeys(STAT_NAMES, 0)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["stats"] = dict.fromkeys(STAT_NAMES, 0)
+        return state
+
+    def opener(self):
+        """A function (uri, DataFile) -> ``pq.ParquetFile`` for this process."""
+        cache: dict = {}
+
+        def open_file(uri: str, data_file) -> pq.ParquetFile:
+            if "fs" not in cache:
+                cache["fs"] = resolve(uri, self.storage_options, self.filesystem)[0]
+            fs, path = cache["fs"], resolve(uri, self.storage_options, cache["fs"])[1]
+            self._add("files_opened", 1)
+            if self.cache is not None:
+                return self._through_cache(fs, path, uri, data_file.size)
+            if isinstance(fs, pafs.LocalFileSystem):
+                return pq.ParquetFile(path)
+            counter = [0]
+            handle = open_counted(fs, path, counter)
+            pf = pq.ParquetFile(handle, pre_buffer=True)
+            self._add("bytes_fetched", counter[0])
+            return _Counted(pf, counter, self)
+
+        return open_file
+
+    def _through_cache(self, fs, path: str, uri: str, size: int) -> pq.ParquetFile:
+        def fetch() -> bytes:
+            with fs.open_input_file(path) as fh:
+                data = fh.read()
+            self._add("bytes_fetched", len(data))
+            return data
+
+        local, data, hit = self.cache.get(uri, size, fetch)
+        self._add("cache_hits" if hit else "cache_misses", 1)
+        return pq.ParquetFile(str(local) if local is not None else pa.BufferReader(data))
+
+    def _add(self, name: str, n: int) -> None:
+        if n:
+            self.stats[name] += n
+
+    def flush_stats(self) -> None:
+        """Add this process's counters to the shared array (if any) and reset them."""
+        if self.shared is not None:
+            with self.shared.get_lock():
+                for i, name in enumerate(STAT_NAMES):
+                    self.shared[i] += self.stats[name]
+            self.stats = dict.fromkeys(STAT_NAMES, 0)
+
+
+class _Counted:
+    """A ``ParquetFile`` whose later reads keep adding to the source's ``bytes_fetched``."""
+
+    def __init__(self, pf: pq.ParquetFile, counter: list, source: FileSource):
+        self._pf, self._counter, self._source, self._seen = pf, counter, source, counter[0]
+
+    def __getattr__(self, name):
+        return getattr(self._pf, name)
+
+    def read_row_group(self, *args, **kwargs):
+        table = self._pf.read_row_group(*args, **kwargs)
+        self._source._add("bytes_fetched", self._counter[0] - self._seen)
+        self._seen = self._counter[0]
+        return table
