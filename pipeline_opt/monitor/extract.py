@@ -1,0 +1,106 @@
+"""What each plot needs, found by key names anywhere in a benchmark's JSON (see ``results.py``).
+
+Invariant: every function returns an empty list for a shape it does not recognise; none raises on odd input.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline_opt.monitor.results import first_key, label_of, number, path_text, walk
+
+
+@dataclass
+class CacheCurves:
+    trace: str
+    policies: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # policy → (size, miss ratio)
+    bound: list[tuple[float, float]] = field(default_factory=list)
+    metric: str = "byte_miss_ratio"
+
+
+def cache_curves(data: Any) -> list[CacheCurves]:
+    """Miss-ratio curves per trace: any dict holding ``results`` records with a policy and a miss ratio."""
+    out = []
+    for path, node in walk(data):
+        if not isinstance(node, dict) or not isinstance(node.get("results"), list):
+            continue
+        curves = CacheCurves(str(node.get("trace") or path_text(path) or "trace"))
+        for rec in node["results"]:
+            if not isinstance(rec, dict) or "policy" not in rec:
+                continue
+            x, y = first_key(rec, r"size_fraction|fraction", r"cache_bytes|size"), first_key(
+                rec, r"^byte_miss_ratio$", r"miss_ratio")
+            if x and y:
+                curves.metric = y
+                curves.policies.setdefault(str(rec["policy"]), []).append((number(rec[x]), number(rec[y])))
+        for rec in node.get("bound") or []:
+            if isinstance(rec, dict):
+                x, y = first_key(rec, r"size_fraction|fraction", r"size"), first_key(rec, r"byte_miss|miss")
+                if x and y:
+                    curves.bound.append((number(rec[x]), number(rec[y])))
+        if curves.policies:
+            curves.policies = {p: sorted(v) for p, v in curves.policies.items()}
+            curves.bound.sort()
+            out.append(curves)
+    return out
+
+
+def training_points(data: Any) -> tuple[list[tuple[str, float, float]], tuple[str, str]]:
+    """(label, memory, speed) per training combination, as ratios to fp32 where the JSON gives them."""
+    for mem_pat, speed_pat, axes in (
+        (r"mem.*(ratio|_x$|vs)|peak.*(ratio|_x$)", r"(speed|tokens|throughput).*(ratio|_x$|vs)|speedup",
+         ("peak memory × fp32", "tokens/s × fp32")),
+        (r"peak|mem", r"tokens_per_s|tokens/s|throughput|speed", ("peak memory", "tokens/s")),
+    ):
+        points = []
+        for path, node in walk(data):
+            if isinstance(node, dict):
+                m, s = first_key(node, mem_pat), first_key(node, speed_pat)
+                if m and s and m != s:
+                    points.append((label_of(node, path_text(path)), number(node[m]), number(node[s])))
+        if points:
+            return points, axes
+    return [], ("", "")
+
+
+def throughputs(data: Any) -> list[tuple[str, float]]:
+    """(label, rows/s): records with a throughput key, or plain ``…rows_per_s`` entries."""
+    pattern = r"rows_per_s|rows/s|throughput|samples_per_s"
+    out = []
+    for path, node in walk(data):
+        if isinstance(node, dict):
+            key = first_key(node, pattern)
+            if key and any(isinstance(v, str) for v in node.values()):
+                out.append((label_of(node, path_text(path)), number(node[key])))
+            elif key:
+                out += [(path_text(path + (k,)), number(v)) for k, v in node.items()
+                        if re.search(pattern, str(k), re.I) and number(v) is not None]
+    return out
+
+
+def latency_pairs(data: Any) -> list[tuple[str, float, float]]:
+    """(label, before, after) seconds: dicts with numeric before/after keys (e.g. a query's timings)."""
+    out = []
+    for path, node in walk(data):
+        if not isinstance(node, dict):
+            continue
+        before = first_key(node, r"^before(_s|_seconds|_latency)?$", r"before.*(_s|sec|latency|time)$")
+        after = first_key(node, r"^after(_s|_seconds|_latency)?$", r"after.*(_s|sec|latency|time)$")
+        if before and after:
+            label = str(node.get("query") or node.get("name") or path_text(path) or "read")
+            out.append((label, number(node[before]), number(node[after])))
+    return out
+
+
+def size_lists(data: Any) -> list[tuple[str, list[float], list[float]]]:
+    """(label, sizes before, sizes after): numeric lists whose key path names sizes and before/after."""
+    found: dict[str, dict[str, list[float]]] = {}
+    for path, node in walk(data):
+        text = path_text(path).lower()
+        if isinstance(node, list) and node and "size" in text and all(number(v) is not None for v in node):
+            when = "before" if "before" in text else "after" if "after" in text else None
+            if when:
+                stem = re.sub(r"[_/]?(before|after)", "", text)
+                found.setdefault(stem, {})[when] = [float(v) for v in node]
+    return [(stem, v["before"], v["after"]) for stem, v in found.items() if "before" in v and "after" in v]

@@ -1,0 +1,122 @@
+"""PNG plots of the report (matplotlib, Agg backend: no display needed).
+
+Invariants: each function writes one PNG at ``path`` and returns it; figures are closed after saving, so a long
+report does not hold memory; labels come from the data, units are on the axes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    _plt().close(fig)
+    return path
+
+
+def size_histogram(path: Path, series: dict[str, Sequence[float]], window: tuple[int, int], title: str) -> Path:
+    """File-size histograms on a log axis, one colour per series, with the target window shaded."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    sizes = [np.asarray(s, dtype=float) for s in series.values() if len(s)]
+    lo = max(1.0, min(float(s.min()) for s in sizes) if sizes else 1.0)
+    hi = max([float(s.max()) for s in sizes] + [window[1], lo * 10])
+    bins = np.logspace(np.log10(lo), np.log10(hi) + 0.05, 40)
+    for label, s in series.items():
+        ax.hist(np.maximum(np.asarray(s, dtype=float), lo), bins=bins, alpha=0.6, label=f"{label} ({len(s):,} files)")
+    ax.axvspan(window[0], window[1], color="green", alpha=0.08, label="target window")
+    ax.set(xscale="log", xlabel="file size (bytes)", ylabel="files", title=title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def before_after_bars(path: Path, pairs: list[tuple[str, float, float]], unit: str, title: str) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(pairs) + 2), 3.6))
+    x = np.arange(len(pairs))
+    before, after = [p[1] for p in pairs], [p[2] for p in pairs]
+    ax.bar(x - 0.2, before, 0.4, label="before")
+    ax.bar(x + 0.2, after, 0.4, label="after")
+    for i, (b, a) in enumerate(zip(before, after)):
+        if a:
+            text = f"{b / a:.1f}× faster" if b >= a else f"{a / b:.1f}× slower"
+            ax.annotate(text, (i + 0.2, a), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, [p[0] for p in pairs], rotation=20, ha="right", fontsize=8)
+    ax.set(ylabel=unit, title=title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def miss_ratio_curves(path: Path, policies: dict[str, list[tuple[float, float]]], bound: list[tuple[float, float]],
+                      metric: str, title: str) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, points in sorted(policies.items()):
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, marker="o", ms=3, label=name)
+    if bound:
+        xs, ys = zip(*bound)
+        ax.plot(xs, ys, "k--", lw=2, label="offline bound")
+    ax.set(xlabel="cache size (share of working set)", ylabel=metric.replace("_", " "), title=title)
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def scatter(path: Path, points: list[tuple[str, float, float]], axes: tuple[str, str], title: str) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, x, y in points:
+        ax.scatter([x], [y], s=18)
+        ax.annotate(label, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set(xlabel=axes[0], ylabel=axes[1], title=title)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def hbars(path: Path, items: list[tuple[str, float]], unit: str, title: str) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(items) + 1.5))
+    labels, values = [i[0] for i in items], [i[1] for i in items]
+    ax.barh(np.arange(len(items)), values)
+    ax.set_yticks(np.arange(len(items)), [label[-50:] for label in labels], fontsize=7)
+    ax.invert_yaxis()
+    ax.set(xlabel=unit, title=title)
+    return _save(fig, path)
+
+
+def percentiles(path: Path, rows: list[tuple[str, float, float]], unit: str, title: str) -> Path:
+    """Grouped p50 / p95 bars per metric."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows) + 2), 3.6))
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [r[1] for r in rows], 0.4, label="p50")
+    ax.bar(x + 0.2, [r[2] for r in rows], 0.4, label="p95")
+    ax.set_xticks(x, [r[0] for r in rows], rotation=20, ha="right", fontsize=8)
+    ax.set(ylabel=unit, title=title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def series(path: Path, lines: dict[str, tuple[Sequence[float], Sequence[float]]], ylabel: str, title: str) -> Path:
+    """Metric values over time (seconds from the first point), one line per label."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    t0 = min((min(ts) for ts, _ in lines.values() if len(ts)), default=0.0)
+    for label, (ts, values) in sorted(lines.items()):
+        ax.plot(np.asarray(ts) - t0, values, marker=".", ms=3, label=label)
+    ax.set(xlabel="seconds since first point", ylabel=ylabel, title=title)
+    ax.legend(fontsize=7)
+    return _save(fig, path)

@@ -1,0 +1,156 @@
+"""The report's sections: each turns benchmark results, table scans or the metrics table into plots and notes.
+
+Invariant: a section builder never fails for missing input — it returns notes saying what is missing and how to
+produce it; ``report.build_report`` also catches any other error per section, so one bad input costs one section.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from pipeline_opt.monitor import extract, plots
+from pipeline_opt.monitor.metrics import MetricPoint
+from pipeline_opt.monitor.results import EXPECTED, Results, numeric_leaves
+from pipeline_opt.monitor.store import summarize
+
+
+@dataclass
+class Section:
+    title: str
+    images: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rows: list[tuple[str, str]] = field(default_factory=list)  # a small key → value table
+
+
+def _absent(res: Results, name: str) -> str:
+    if name in res.problems:
+        return res.problems[name]
+    return f"missing: {res.folder / (name + '.json')} (run {EXPECTED[name]})"
+
+
+def table_file_sizes(path: str) -> dict[str, list[int]]:
+    """File sizes from the Delta log: before the first OPTIMIZE and now, or only now if never compacted."""
+    from pipeline_opt.deltatable import open_table
+    from pipeline_opt.tables.health import add_actions
+
+    latest = open_table(path)
+    optimized = sorted(h["version"] for h in latest.history() if h.get("operation") == "OPTIMIZE")
+
+    def sizes(version: int) -> list[int]:
+        return add_actions(open_table(path, version=version)).column("size_bytes").to_pylist()
+
+    now = latest.version()
+    if not optimized or optimized[0] == 0:
+        return {f"version {now} (never compacted)": sizes(now)}
+    return {f"version {optimized[0] - 1} (before compaction)": sizes(optimized[0] - 1),
+            f"version {now} (latest)": sizes(now)}
+
+
+def compaction(res: Results, tables: Sequence[str], points: list[MetricPoint], out: Path,
+               window: tuple[int, int]) -> Section:
+    sec = Section("Compaction: file sizes and read latency")
+    data = res.data.get("compaction")
+    if data is None:
+        sec.notes.append(_absent(res, "compaction"))
+    for i, (label, before, after) in enumerate(extract.size_lists(data) if data is not None else []):
+        sec.images.append(plots.size_histogram(out / f"compaction_sizes_{i}.png", {"before": before, "after": after},
+                                               window, f"file sizes: {label}"))
+    for path in tables:
+        name = Path(str(path).rstrip("/")).name
+        sec.images.append(plots.size_histogram(out / f"table_sizes_{name}.png", table_file_sizes(str(path)), window,
+                                               f"{name}: file sizes from the Delta log"))
+    pairs = extract.latency_pairs(data) if data is not None else []
+    pairs += _metric_pairs(points)
+    if pairs:
+        sec.images.append(plots.before_after_bars(out / "read_latency.png", pairs, "seconds",
+                                                  "read latency before / after compaction"))
+    elif data is not None:
+        sec.notes.append("compaction.json holds no before/after timings")
+    return sec
+
+
+def _metric_pairs(points: list[MetricPoint]) -> list[tuple[str, float, float]]:
+    """Median ``latency.query`` per query label where the metrics hold both phase=before and phase=after."""
+    import numpy as np
+
+    by: dict[tuple[str, str], list[float]] = {}
+    for p in points:
+        if p.name == "latency.query" and p.labels.get("phase") in ("before", "after"):
+            by.setdefault((p.labels.get("query", "query"), p.labels["phase"]), []).append(p.value)
+    queries = sorted({q for q, _ in by})
+    return [(f"{q} (metrics)", float(np.median(by[q, "before"])), float(np.median(by[q, "after"])))
+            for q in queries if (q, "before") in by and (q, "after") in by]
+
+
+def cache(res: Results, out: Path) -> Section:
+    sec = Section("Cache: miss-ratio curves per policy, with the offline bound")
+    data = res.data.get("cache")
+    if data is None:
+        sec.notes.append(_absent(res, "cache"))
+        return sec
+    for i, curves in enumerate(extract.cache_curves(data)):
+        sec.images.append(plots.miss_ratio_curves(out / f"cache_mrc_{i}.png", curves.policies, curves.bound,
+                                                  curves.metric, f"trace: {curves.trace}"))
+        if not curves.bound:
+            sec.notes.append(f"{curves.trace}: no bound in the results")
+    if not sec.images:
+        sec.notes.append("cache.json holds no per-policy results")
+    return sec
+
+
+def training(res: Results, out: Path) -> Section:
+    sec = Section("Training plans: memory and speed")
+    data = res.data.get("training_memory")
+    if data is None:
+        sec.notes.append(_absent(res, "training_memory"))
+        return sec
+    points, axes = extract.training_points(data)
+    if points:
+        sec.images.append(plots.scatter(out / "training_plans.png", points, axes, "training plans"))
+    else:
+        sec.notes.append("training_memory.json holds no memory/speed pairs")
+    return sec
+
+
+def loader(res: Results, out: Path) -> Section:
+    sec = Section("Loader throughput vs raw scan")
+    data = res.data.get("loader")
+    if data is None:
+        sec.notes.append(_absent(res, "loader"))
+        return sec
+    items = extract.throughputs(data)
+    if items:
+        sec.images.append(plots.hbars(out / "loader_throughput.png", items, "rows/s", "throughput"))
+    else:
+        sec.notes.append("loader.json holds no throughput figures")
+    return sec
+
+
+def metrics(points: list[MetricPoint], source: str, out: Path) -> Section:
+    sec = Section("Metrics recorded by the jobs")
+    if not points:
+        sec.notes.append(f"no metrics table at {source}" if source else "no metrics table given (--metrics)")
+        return sec
+    summary = summarize(points, by_label="op")
+    lat = [(s.name, s.p50, s.p95) for s in summarize(points) if s.name.startswith("latency.")]
+    if lat:
+        sec.images.append(plots.percentiles(out / "metrics_latency.png", lat, "seconds", "latency p50 / p95"))
+    for prefix, ylabel in (("cache.", "hit rate"), ("memory.", "bytes"), ("throughput.", "per second")):
+        lines: dict[str, tuple[list[float], list[float]]] = {}
+        for p in sorted(points, key=lambda p: p.ts):
+            if p.name.startswith(prefix):
+                ts, vs = lines.setdefault(p.name, ([], []))
+                ts.append(p.ts)
+                vs.append(p.value)
+        if lines:
+            sec.images.append(plots.series(out / f"metrics_{prefix.rstrip('.')}.png", lines, ylabel, prefix + "*"))
+    sec.rows = [(s.name, f"n={s.count} p50={s.p50:.4g} p95={s.p95:.4g} {s.unit}") for s in summary]
+    return sec
+
+
+def other_results(res: Results) -> Section:
+    sec = Section("Other benchmark results")
+    for name in sorted(set(res.data) - set(EXPECTED)):
+        sec.rows += [(f"{name}: {k}", f"{v:.6g}") for k, v in numeric_leaves(res.data[name], limit=30)]
+    return sec
