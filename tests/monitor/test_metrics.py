@@ -89,3 +89,13 @@ def test_prometheus_text_format_over_loopback():
     for line in body.splitlines():  # every sample line is `name{labels} number`
         if not line.startswith("#"):
             float(line.rsplit(" ", 1)[1])
+
+
+@pytest.mark.gpu
+def test_gpu_memory_is_sampled_under_cuda():
+    import torch
+
+    block = torch.empty(64 * 2**20, dtype=torch.uint8, device="cuda")
+    sample = Recorder().memory()
+    assert sample["memory.gpu_allocated_bytes"] >= block.numel()
+    assert sample["memory.gpu_peak_bytes"] >= sample["memory.gpu_allocated_bytes"]
