@@ -46,18 +46,24 @@ class SimulatedClock:
 
 @dataclass
 class Baseline:
-    """Reference value per metric name (the median over the baseline run), kept as JSON next to the config."""
+    """Reference value per metric stream (the median over the baseline run), kept as JSON next to the config.
+
+    With ``by_label`` (e.g. ``"table"``) each value of that label is its own stream, keyed ``name[label=value]``,
+    so a slow table is judged against its own past, not against the fast ones.
+    """
 
     values: dict[str, float]
     note: str = ""
+    by_label: Optional[str] = None
 
     @classmethod
-    def from_points(cls, points: Iterable[MetricPoint], note: str = "") -> "Baseline":
-        by_name: dict[str, list[float]] = {}
+    def from_points(cls, points: Iterable[MetricPoint], note: str = "", by_label: Optional[str] = None
+                    ) -> "Baseline":
+        by_key: dict[str, list[float]] = {}
         for p in points:
             if p.kind in ("gauge", "timer"):
-                by_name.setdefault(p.name, []).append(p.value)
-        return cls({n: float(np.median(v)) for n, v in sorted(by_name.items())}, note)
+                by_key.setdefault(series_key(p, by_label), []).append(p.value)
+        return cls({k: float(np.median(v)) for k, v in sorted(by_key.items())}, note, by_label)
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
@@ -65,6 +71,12 @@ class Baseline:
     @classmethod
     def load(cls, path: str | Path) -> "Baseline":
         return cls(**json.loads(Path(path).read_text()))
+
+
+def series_key(point: MetricPoint, by_label: Optional[str]) -> str:
+    if by_label and by_label in point.labels:
+        return f"{point.name}[{by_label}={point.labels[by_label]}]"
+    return point.name
 
 
 @dataclass(frozen=True)
@@ -157,17 +169,19 @@ class Watch:
     triggers: dict[str, list[Trigger]] = field(default_factory=dict)
 
     def observe(self, point: MetricPoint) -> list[Firing]:
-        return [f for t in self._triggers_for(point.name) if (f := t.observe(point.value, point.ts))]
+        triggers = self._triggers_for(point.name, series_key(point, self.baseline.by_label))
+        return [f for t in triggers if (f := t.observe(point.value, point.ts))]
 
     def poll(self, now: float) -> list[Firing]:
         return [f for ts in self.triggers.values() for t in ts if (f := t.poll(now))]
 
-    def _triggers_for(self, metric: str) -> list[Trigger]:
-        if metric not in self.triggers:
-            base = self.baseline.values.get(metric)
-            self.triggers[metric] = [Trigger(r, metric, base) for r in rules(self.config) if r.watches(metric)
-                                     and (r.kind == "oom" or (base is not None and base > 0))]
-        return self.triggers[metric]
+    def _triggers_for(self, metric: str, key: str) -> list[Trigger]:
+        """One trigger per rule for the stream ``key``, against its own baseline (else the metric's)."""
+        if key not in self.triggers:
+            base = self.baseline.values.get(key, self.baseline.values.get(metric))
+            self.triggers[key] = [Trigger(r, key, base) for r in rules(self.config) if r.watches(metric)
+                                  and (r.kind == "oom" or (base is not None and base > 0))]
+        return self.triggers[key]
 
 
 @dataclass(frozen=True)

@@ -119,3 +119,19 @@ def test_guard_reverts_config_to_previous_version_and_records_why(tmp_path):
     last = store.log("cache")[-1]
     assert last.action == "revert" and "cache.hit_rate" in last.reason and "baseline 0.6" in last.reason
     assert sum(p.name == "event.rollback" for p in rec._buffer) == 1  # one revert, however long the breach lasts
+
+
+def test_streams_split_by_label_are_judged_against_their_own_baseline(tmp_path):
+    from pipeline_opt.monitor.metrics import MetricPoint
+
+    points = [MetricPoint(0, "latency.query", "timer", v, labels={"table": t})
+              for t, v in (("small", 0.1), ("small", 0.1), ("big", 10.0), ("big", 10.0))]
+    baseline = Baseline.from_points(points, by_label="table")
+    assert baseline.values == {"latency.query[table=big]": 10.0, "latency.query[table=small]": 0.1}
+    baseline.save(tmp_path / "baseline.json")
+    watch = Watch(Baseline.load(tmp_path / "baseline.json"), MonitorConfig())
+    fired = []
+    for t in range(0, 300, 30):  # big at its baseline, small at 3× its own: only small fires
+        fired += watch.observe(MetricPoint(t, "latency.query", "timer", 10.0, labels={"table": "big"}))
+        fired += watch.observe(MetricPoint(t, "latency.query", "timer", 0.3, labels={"table": "small"}))
+    assert [f.metric for f in fired] == ["latency.query[table=small]"]
