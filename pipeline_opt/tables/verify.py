@@ -1,0 +1,229 @@
+"""Proof that a rewrite of a Delta table (compaction, re-layout) changed no data, and the undo when it did.
+
+Invariants: read-only except ``restore``/``undo_rewrite``; a fingerprint is one Spark scan of one table version
+(time travel); equal data gives equal fingerprints whatever the file layout or row order; a lost, duplicated or
+altered row, a changed type or a changed null count changes it (checksums are order-free sums of 64-bit hashes).
+
+API (stable; the partitioning and maintenance code reuse it):
+
+- ``fingerprint(spark, path, version=None) -> TableFingerprint``: row count, columns with Spark types, per-column
+  null counts and checksums, and a whole-row checksum, of the table at ``version`` (latest when None).
+- ``verify_rewrite(spark, path, before, after_version) -> VerifyResult``: runs a Great Expectations 1.x suite on
+  the after-version against the before fingerprint (``before`` is a version number or a ``TableFingerprint``
+  taken earlier): row count equal, ordered column list equal, and per column type, null count and checksum
+  equal. ``VerifyResult.ok`` is the suite's verdict; ``failures`` names each failed check.
+- ``restore(spark, path, version)``: Delta ``RESTORE TABLE … TO VERSION AS OF``; returns the new version.
+- ``undo_rewrite(spark, path, rewrite_version) -> int``: puts back the content of ``rewrite_version - 1`` while
+  keeping rows that blind appends committed after the rewrite (restore, then re-append them).
+- ``check_or_restore(spark, path, before, rewrite_version) -> VerifyResult``: verify; on a mismatch undo the
+  rewrite and raise ``VerificationError`` (the table is back to its old content, nothing lost).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.tables.sql import delta_ref, quote_ident
+
+_MOD = 2**61 - 1  # checksums are kept modulo a Mersenne prime so they fit a bigint and JSON exactly
+
+
+class VerificationError(PipelineOptError):
+    """A rewrite changed the data; the table was restored to its version before the rewrite."""
+
+    exit_code = 3
+
+
+@dataclass
+class ColumnFingerprint:
+    name: str
+    type: str
+    nulls: int
+    checksum: int
+
+
+@dataclass
+class TableFingerprint:
+    version: int
+    rows: int
+    row_checksum: int
+    columns: list[ColumnFingerprint] = field(default_factory=list)
+
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+@dataclass
+class VerifyResult:
+    path: str
+    before_version: int
+    after_version: int
+    ok: bool
+    checks: int
+    failures: list[str] = field(default_factory=list)
+    restored_to: Optional[int] = None
+
+
+def read_version(spark, path: str, version: Optional[int] = None):
+    """The table at ``version`` as a DataFrame (Delta time travel; latest when None)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", int(version))
+    return reader.load(str(path))
+
+
+def current_version(spark, path: str) -> int:
+    from delta.tables import DeltaTable
+
+    return int(DeltaTable.forPath(spark, str(path)).history(1).collect()[0]["version"])
+
+
+def fingerprint(spark, path: str, version: Optional[int] = None) -> TableFingerprint:
+    """Fingerprint of the table at ``version``: one aggregation over all rows."""
+    from pyspark.sql import functions as F
+
+    version = current_version(spark, path) if version is None else int(version)
+    df = read_version(spark, path, version)
+    fields = df.schema.fields
+    aggs = [F.count(F.lit(1)).alias("rows"), _hash_sum([_hashable(f) for f in fields] or [F.lit(0)]).alias("row")]
+    for i, f in enumerate(fields):
+        col = F.col(quote_ident(f.name))
+        aggs.append(F.sum(F.when(col.isNull(), 1).otherwise(0)).alias(f"n{i}"))
+        aggs.append(_hash_sum([_hashable(f)]).alias(f"h{i}"))
+    row = df.agg(*aggs).collect()[0]
+    columns = [ColumnFingerprint(f.name, f.dataType.simpleString(), int(row[f"n{i}"] or 0), int(row[f"h{i}"] or 0))
+               for i, f in enumerate(fields)]
+    return TableFingerprint(version, int(row["rows"]), int(row["row"] or 0), columns)
+
+
+def _hashable(f):
+    from pyspark.sql import functions as F
+
+    col = F.col(quote_ident(f.name))
+    # Spark refuses to hash map types; their JSON text is a faithful stand-in.
+    return F.to_json(F.struct(col)) if "map<" in f.dataType.simpleString() else col
+
+
+def _hash_sum(cols):
+    from pyspark.sql import functions as F
+
+    # A decimal sum cannot overflow (ANSI mode would raise on a bigint sum) and does not depend on row order.
+    total = F.sum(F.xxhash64(*cols).cast("decimal(38,0)"))
+    return F.pmod(total, F.lit(_MOD).cast("decimal(38,0)")).cast("bigint")
+
+
+def verify_rewrite(spark, path: str, before: Union[int, TableFingerprint], after_version: int) -> VerifyResult:
+    """Run the GX suite on ``after_version`` against the ``before`` fingerprint (or version)."""
+    expected = before if isinstance(before, TableFingerprint) else fingerprint(spark, path, before)
+    actual = fingerprint(spark, path, after_version)
+    comparison = _comparison_frame(spark, expected, actual)
+    failures, checks = _run_suite(comparison, read_version(spark, path, after_version), expected)
+    return VerifyResult(str(path), expected.version, actual.version, not failures, checks, failures)
+
+
+def _comparison_frame(spark, expected: TableFingerprint, actual: TableFingerprint):
+    """One row per column (plus ``*`` for whole rows): before and after type, null count and checksum."""
+    after = {c.name: c for c in actual.columns}
+    rows = [("*", "row", "row", expected.rows, actual.rows, expected.row_checksum, actual.row_checksum)]
+    for c in expected.columns:
+        a = after.get(c.name)
+        rows.append((c.name, c.type, a.type if a else "<missing>", c.nulls, a.nulls if a else -1,
+                     c.checksum, a.checksum if a else -1))
+    schema = ("column string, type_before string, type_after string, nulls_before long, nulls_after long, "
+              "checksum_before long, checksum_after long")
+    return spark.createDataFrame(rows, schema)
+
+
+def _run_suite(comparison, after_df, expected: TableFingerprint) -> tuple[list[str], int]:
+    """Validate with Great Expectations 1.x; returns (failure descriptions, number of checks)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    context = gx.get_context(mode="ephemeral")
+    source = context.data_sources.add_spark("pipeline_opt_verify")
+    suites = {
+        "table": (after_df, [gxe.ExpectTableRowCountToEqual(value=expected.rows),
+                             gxe.ExpectTableColumnsToMatchOrderedList(column_list=expected.column_names())]),
+        "columns": (comparison, [gxe.ExpectColumnPairValuesToBeEqual(column_A=f"{k}_before", column_B=f"{k}_after")
+                                 for k in ("type", "nulls", "checksum")]),
+    }
+    failures, checks = [], 0
+    for name, (df, expectations) in suites.items():
+        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
+        suite = context.suites.add(gx.ExpectationSuite(name=f"rewrite_{name}", expectations=expectations))
+        vd = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+        result = vd.run(batch_parameters={"dataframe": df}, result_format="COMPLETE")
+        for r in result.results:
+            checks += 1
+            if not r.success:
+                failures.append(_describe(r, comparison))
+    return failures, checks
+
+
+def _describe(r, comparison) -> str:
+    cfg = r.expectation_config
+    kind, kwargs = cfg.type, {k: v for k, v in cfg.kwargs.items() if k != "batch_id"}
+    if kind == "expect_column_pair_values_to_be_equal":
+        a, b = kwargs["column_A"], kwargs["column_B"]
+        bad = [f"{row['column']}: {row[a]} != {row[b]}"
+               for row in comparison.where(f"{quote_ident(a)} <> {quote_ident(b)}").collect()]
+        return f"{a.removesuffix('_before')} differs: " + "; ".join(bad)
+    observed = (r.result or {}).get("observed_value")
+    return f"{kind} {kwargs} failed (observed {observed!r})"
+
+
+def restore(spark, path: str, version: int) -> int:
+    """Delta ``RESTORE`` of the table to ``version``; returns the version the restore committed."""
+    spark.sql(f"RESTORE TABLE {delta_ref(path)} TO VERSION AS OF {int(version)}")
+    return current_version(spark, path)
+
+
+def undo_rewrite(spark, path: str, rewrite_version: int) -> int:
+    """Put back the content of ``rewrite_version - 1``, keeping rows appended by later commits.
+
+    Only blind appends may follow the rewrite (anything else refuses, naming the version to restore by hand):
+    their rows are ``latest EXCEPT ALL rewrite_version``, re-appended after the restore.
+    """
+    latest = current_version(spark, path)
+    later = _later_operations(spark, path, rewrite_version, latest)
+    not_appends = [f"{v}:{op}" for v, op in later if not _is_append(op)]
+    if not_appends:
+        raise VerificationError(f"{path}: rewrite at version {rewrite_version} changed data and later commits "
+                                f"{not_appends} are not appends; restore version {rewrite_version - 1} by hand")
+    appended = None
+    if later:
+        appended = read_version(spark, path, latest).exceptAll(read_version(spark, path, rewrite_version))
+        appended = appended.localCheckpoint()  # materialize before the restore changes what it reads
+    restored = restore(spark, path, rewrite_version - 1)
+    if appended is not None and appended.take(1):
+        appended.write.format("delta").mode("append").save(str(path))
+        restored = current_version(spark, path)
+    return restored
+
+
+def _later_operations(spark, path: str, after: int, latest: int) -> list[tuple[int, str]]:
+    from delta.tables import DeltaTable
+
+    hist = DeltaTable.forPath(spark, str(path)).history(max(latest - after, 1)).collect()
+    return sorted((int(h["version"]), str(h["operation"]) + ":" + str((h["operationParameters"] or {}).get("mode")))
+                  for h in hist if int(h["version"]) > after)
+
+
+def _is_append(op: str) -> bool:
+    name, _, mode = op.partition(":")
+    return name in ("WRITE", "STREAMING UPDATE") and mode in ("Append", "None")
+
+
+def check_or_restore(spark, path: str, before: Union[int, TableFingerprint], rewrite_version: int) -> VerifyResult:
+    """Verify ``rewrite_version`` against ``before``; on a mismatch undo it and raise ``VerificationError``."""
+    result = verify_rewrite(spark, path, before, rewrite_version)
+    if result.ok:
+        return result
+    result.restored_to = undo_rewrite(spark, path, rewrite_version)
+    raise VerificationError(f"{path}: rewrite at version {rewrite_version} changed the data "
+                            f"({'; '.join(result.failures)}); restored (now version {result.restored_to})")
