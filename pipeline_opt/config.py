@@ -66,6 +66,16 @@ class TableSettings:
     cluster_by: list[str] = field(default_factory=list)
     partition_filter: Optional[str] = None
     vacuum_retention_hours: Optional[int] = None
+    target_file_size: Optional[ByteSize] = None  # None: adaptive to table size (tables.plan.adaptive_target)
+
+    def validate(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]+", self.name):
+            raise ValueError(f"tables: name {self.name!r} may hold only letters, digits, '_', '.' and '-'")
+        bad = [c for c in self.zorder_by + self.cluster_by if not c or re.search(r"[\x00-\x1f`;]", c)]
+        if bad:
+            raise ValueError(f"tables.{self.name}: column name {bad[0]!r} is not allowed")
+        if self.zorder_by and self.cluster_by:
+            raise ValueError(f"tables.{self.name}: use zorder_by or cluster_by, not both")
 
 
 @dataclass
@@ -73,6 +83,10 @@ class TableDefaults:
     min_file_size: ByteSize = ByteSize(16 * 10**6)
     max_file_size: ByteSize = ByteSize(10**9)
     vacuum_retention_hours: int = 168
+    target_file_size: Optional[ByteSize] = None  # None: adaptive to table size
+    min_bin_files: int = 4  # a bin whose output stays below the window is rewritten only with this many files
+    max_deleted_rows_ratio: float = 0.1  # files with a larger deleted-rows share are rewritten
+    batch_bytes: ByteSize = ByteSize(2 * 10**9)  # bytes of small files per commit (a failure loses one batch)
 
 
 @dataclass
@@ -87,6 +101,20 @@ class TablesConfig:
             raise ValueError(f"tables: duplicate table names {dupes}")
         if self.defaults.min_file_size > self.defaults.max_file_size:
             raise ValueError("defaults: min_file_size is larger than max_file_size")
+        for t in [None, *self.tables]:
+            lo, hi, target = self.window(t)
+            where = f"tables.{t.name}" if t else "defaults"
+            if lo > hi:
+                raise ValueError(f"{where}: min_file_size {lo} is larger than max_file_size {hi}")
+            if target is not None and not lo <= target <= hi:
+                raise ValueError(f"{where}: target_file_size {target} is outside the window [{lo}, {hi}]")
+
+    def window(self, t: "Optional[TableSettings]" = None) -> tuple[int, int, Optional[int]]:
+        """(min, max, explicit target or None) for table ``t``, its own settings winning over the defaults."""
+        d = self.defaults
+        pick = lambda own, default: default if t is None or own is None else own  # noqa: E731
+        return (int(pick(t and t.min_file_size, d.min_file_size)), int(pick(t and t.max_file_size, d.max_file_size)),
+                pick(t and t.target_file_size, d.target_file_size))
 
     def table(self, name: str) -> TableSettings:
         for t in self.tables:
