@@ -1,7 +1,8 @@
 """S3-FIFO (Yang et al., SOSP'23): a small FIFO filters one-hit objects, a main FIFO with reinsertion keeps the rest.
 
-Byte-sized variant: the small queue holds about ``small_fraction`` of the cache bytes; a ghost FIFO remembers as many
-recently evicted keys from the small queue as the main queue holds objects, and a ghost hit admits straight to main.
+Byte-sized variant: the small queue holds about ``small_fraction`` of the cache bytes; a ghost FIFO remembers recently
+evicted keys of the small queue up to ``ghost_fraction`` of the cache bytes (as libCacheSim does), and a ghost hit
+admits straight to main; each remembered key costs ``ghost_overhead`` bytes.
 Frequencies saturate at 3; an object leaving the small queue moves to main when it was hit there at least
 ``move_threshold`` times.
 """
@@ -16,11 +17,14 @@ class S3FIFO(CachePolicy):
     name = "s3fifo"
     entry_overhead = 33  # key, size, list links, 2-bit frequency
 
-    def __init__(self, capacity_bytes: int, small_fraction: float = 0.1, move_threshold: int = 1, **kw):
+    def __init__(self, capacity_bytes: int, small_fraction: float = 0.1, move_threshold: int = 1,
+                 ghost_fraction: float = 0.9, **kw):
         super().__init__(capacity_bytes, **kw)
         self.small: OrderedDict = OrderedDict()  # key -> size, oldest first
         self.main: OrderedDict = OrderedDict()
-        self.ghost: OrderedDict = OrderedDict()  # key -> None
+        self.ghost: OrderedDict = OrderedDict()  # key -> size
+        self.ghost_bytes = 0
+        self.ghost_target = ghost_fraction * capacity_bytes
         self.freq: dict = {}
         self.small_bytes = 0
         self.small_target = small_fraction * capacity_bytes
@@ -39,7 +43,7 @@ class S3FIFO(CachePolicy):
         while self.used_bytes + charge > self.capacity_bytes:
             self._evict_one()
         if key in self.ghost:
-            del self.ghost[key]
+            self.ghost_bytes -= self.ghost.pop(key)
             self.used_bytes -= self.ghost_overhead
             self.main[key] = size
         else:
@@ -64,10 +68,11 @@ class S3FIFO(CachePolicy):
             self.freq[key] = 0
             return
         self._drop(key, size)
-        self.ghost[key] = None
+        self.ghost[key] = size
+        self.ghost_bytes += size
         self.used_bytes += self.ghost_overhead
-        while len(self.ghost) > max(len(self.main), 1):
-            self.ghost.popitem(last=False)
+        while self.ghost_bytes > self.ghost_target:
+            self.ghost_bytes -= self.ghost.popitem(last=False)[1]
             self.used_bytes -= self.ghost_overhead
 
     def _evict_main(self) -> None:
