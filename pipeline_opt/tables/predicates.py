@@ -1,0 +1,57 @@
+"""Query predicate logs: which columns queries filter on.
+
+Invariants: a column counts at most once per query; words inside string literals or comments are not column
+references; matching is case-insensitive (Spark resolves column names that way by default) and also accepts
+backtick-quoted names. Only the text after the last ``WHERE`` of a query counts when it has one.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+from pipeline_opt.errors import PipelineOptError
+
+_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_TOKEN = re.compile(r"`((?:[^`]|``)+)`|\b([A-Za-z_][A-Za-z0-9_]*)\b")
+_WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
+
+
+def read_predicate_log(path: str | Path) -> list[str]:
+    """Queries or WHERE clauses, one per line (plain text, or JSON lines with ``predicate`` or ``query``)."""
+    p = Path(path)
+    if not p.is_file():
+        raise PipelineOptError(f"{path}: predicate log not found")
+    out = []
+    for n, line in enumerate(p.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+                line = record.get("predicate") or record.get("query")
+            except (json.JSONDecodeError, AttributeError):
+                raise PipelineOptError(f"{path}:{n}: not a JSON object with 'predicate' or 'query'") from None
+            if not isinstance(line, str):
+                raise PipelineOptError(f"{path}:{n}: no 'predicate' or 'query' string")
+        out.append(line)
+    return out
+
+
+def filter_counts(predicates: list[str], columns: list[str]) -> Counter:
+    """How many predicates reference each of ``columns``."""
+    by_lower = {c.lower(): c for c in columns}
+    counts: Counter = Counter()
+    for text in predicates:
+        parts = _WHERE.split(_LITERAL.sub("''", text.split("--")[0]))
+        clause = parts[-1]
+        seen = set()
+        for quoted, bare in _TOKEN.findall(clause):
+            name = quoted.replace("``", "`") if quoted else bare
+            col = by_lower.get(name.lower())
+            if col:
+                seen.add(col)
+        counts.update(seen)
+    return counts
