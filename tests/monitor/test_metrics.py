@@ -58,15 +58,18 @@ def test_metrics_table_is_delta_and_spark_reads_it(spark, tmp_path):
             record_some(rec)
     points = read_metrics(table)
     assert {p.job for p in points} == {"job0", "job1"} and len(points) > 40
-    df = spark.read.format("delta").load(str(table))
-    assert df.count() == len(points)
-    row = df.where("name = 'cache.hit_rate'").selectExpr("labels['table'] AS t", "value").first()
-    assert (row.t, row.value) == ("orders", 0.75)
-    p95 = spark.sql(f"SELECT percentile(value, 0.95) AS p95 FROM delta.`{table}` "
-                    "WHERE name = 'latency.query'").first().p95
-    assert p95 == pytest.approx(next(s.p95 for s in summarize(points) if s.name == "latency.query"))
-    history = spark.sql(f"DESCRIBE HISTORY delta.`{table}`").select("operation").collect()
-    assert {r.operation for r in history} <= {"WRITE", "CREATE TABLE"} and len(history) == 2
+    # one Spark query (the machine is small): row count, a map lookup and a percentile, straight from Delta
+    row = spark.sql(
+        "SELECT count(*) AS n, "
+        "max(CASE WHEN name = 'cache.hit_rate' THEN labels['table'] END) AS hit_table, "
+        "max(CASE WHEN name = 'cache.hit_rate' THEN value END) AS hit_rate, "
+        "percentile(CASE WHEN name = 'latency.query' THEN value END, 0.95) AS p95 "
+        f"FROM delta.`{table}`").first()
+    assert (row.n, row.hit_table, row.hit_rate) == (len(points), "orders", 0.75)
+    assert row.p95 == pytest.approx(next(s.p95 for s in summarize(points) if s.name == "latency.query"))
+    from deltalake import DeltaTable
+
+    assert [h["operation"] for h in DeltaTable(table).history()] == ["WRITE", "WRITE"]  # append-only
 
 
 def test_reading_a_missing_metrics_table_gives_no_points(tmp_path):
