@@ -19,6 +19,7 @@ _REGISTRY = {
     "sieve": "sieve:SIEVE",
     "gdsf": "gdsf:GDSF",
     "lecar": "lecar:LeCaR",
+    "lrb": "lrb:LRBTable",
     "lstm": "lstm:LSTMReuse",
     "mlp_admit": "mlp_admit:MLPAdmission",
     "rl": "rl:TDValue",

@@ -31,7 +31,8 @@ class Learned(S3FIFO):
     history_overhead = 24
     sample_bytes = 48
 
-    def __init__(self, capacity_bytes: int, margin: float = 1.0, horizon_factor: float = 1.0,
+    def __init__(self, capacity_bytes: int, margin: float = 1.0, threshold: float | None = 0.5,
+                 admit_by_model: bool = False, horizon_factor: float = 1.0,
                  min_labels: int = 500, slow_us: float = 50.0, history_fraction: float = 0.02,
                  pending_fraction: float = 0.005, **kw):
         c = int(capacity_bytes)
@@ -41,6 +42,7 @@ class Learned(S3FIFO):
         self.enabled = reserve <= 0.1 * c
         self.model_bytes = reserve if self.enabled else 0
         super().__init__(capacity_bytes, **kw)
+        self.threshold, self.admit_by_model = threshold, admit_by_model
         self.margin, self.horizon_factor, self.min_labels, self.slow_us = margin, horizon_factor, min_labels, slow_us
         self.table = reuse_table.ReuseTable()
         self.labeler = Labeler(max_pending)
@@ -48,6 +50,7 @@ class Learned(S3FIFO):
         self.history: OrderedDict = OrderedDict()  # evicted key -> (last request, last gap, frequency)
         self.ref_pos = self.ref_tot = 1.0
         self.clock = 0
+        self._prev = None
         self.fill_rate = 0.0
         self._admitted = 0
         self._labels: list = []
@@ -66,6 +69,7 @@ class Learned(S3FIFO):
             self._learn()
         if not now & 255:
             self._housekeeping(now)
+        ctx = self._context(key, size)
         m = self.meta.get(key)
         if m is not None:
             m[1], m[0] = now - m[0], now
@@ -86,29 +90,30 @@ class Learned(S3FIFO):
             self.ghost_bytes -= self.ghost.pop(key)
             self.used_bytes -= self.ghost_overhead
             self.main[key] = size
-        elif past is not None and self._wants_main(ADMIT, key, now - past[0], past[1], past[2], size, now):
+        elif past is not None and self.admit_by_model and self._wants_main(ADMIT, key, now - past[0], past[1], past[2], size, now, ctx):
             self.main[key] = size
         else:
             self.small[key] = size
             self.small_bytes += size
         self.resident[key] = size
         self.freq[key] = 0
-        self.meta[key] = [now, -1, 1] if past is None else [now, now - past[0], past[2] + 1]
+        self.meta[key] = [now, -1, 1, ctx] if past is None else [now, now - past[0], past[2] + 1, ctx]
         self.used_bytes += charge
         self._admitted += size
         return False
 
-    def _wants_main(self, decision: int, key, idle: int, gap: int, freq: int, size: int, now: int) -> bool:
+    def _wants_main(self, decision: int, key, idle: int, gap: int, freq: int, size: int, now: int, ctx: int) -> bool:
         """Model decision; records a labelled sample of it. False (S3-FIFO's answer) until trained."""
         if not self.enabled or self.fill_rate <= 0:
             return False
         started = time.perf_counter()
         try:
-            cell = self.table.cell(decision, idle, gap, freq, size)
+            cell = self.table.cell(decision, idle, gap, freq, size, ctx)
             self.labeler.add(key, now, self._horizon(), cell)
             if not self.trained:
                 return False
-            return self.table.p(cell) >= self.margin * self.ref_pos / self.ref_tot
+            bar = self.threshold if self.threshold is not None else self.margin * self.ref_pos / self.ref_tot
+            return self.table.p(cell) >= bar
         except Exception:  # a failing model must not break the cache: S3-FIFO from here on
             self.enabled = False
             return False
@@ -121,13 +126,14 @@ class Learned(S3FIFO):
         self.small_bytes -= size
         m = self.meta[key]
         now = self.clock
-        if self.freq[key] >= self.move_threshold:
+        if self.freq[key] >= self.move_threshold and not self.trained:
             if self.enabled and self.fill_rate > 0:
                 self.labeler.add(key, now, self._horizon(), REFERENCE)
             self.main[key] = size
             self.freq[key] = 0
-        elif self._wants_main(KEEP, key, now - m[0], m[1], m[2], size, now):
+        elif self._wants_main(KEEP, key, now - m[0], m[1], m[2], size, now, m[3]):
             self.main[key] = size
+            self.freq[key] = 0
         else:
             self._drop(key, size)
             self.ghost[key] = size
@@ -136,6 +142,18 @@ class Learned(S3FIFO):
             while self.ghost_bytes > self.ghost_target:
                 self.ghost_bytes -= self.ghost.popitem(last=False)[1]
                 self.used_bytes -= self.ghost_overhead
+
+    def _context(self, key, size) -> int:
+        """0: not a sequential continuation of the previous request; 1: continues a new run; 2: a re-read run.
+
+        Block traces read runs of neighbouring keys; whether the run's previous object had been read before says
+        whether this run is being re-read. Non-integer keys are always context 0.
+        """
+        prev, self._prev = self._prev, key
+        if prev is None or not isinstance(key, int) or not 0 < key - prev <= 256:
+            return 0
+        pm = self.meta.get(prev)
+        return 2 if pm is not None and pm[2] > 1 else 1
 
     def _drop(self, key, size) -> None:
         super()._drop(key, size)

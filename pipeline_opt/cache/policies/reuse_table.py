@@ -7,8 +7,8 @@ arithmetic on small lists: one estimate costs well under a microsecond of Python
 """
 from __future__ import annotations
 
-DECISIONS, IDLE_BINS, GAP_BINS, FREQ_BINS, SIZE_BINS = 2, 36, 37, 4, 6
-N_CELLS = DECISIONS * IDLE_BINS * GAP_BINS * FREQ_BINS * SIZE_BINS
+DECISIONS, IDLE_BINS, GAP_BINS, FREQ_BINS, SIZE_BINS, CONTEXTS = 2, 26, 26, 4, 4, 3
+N_CELLS = DECISIONS * IDLE_BINS * GAP_BINS * FREQ_BINS * SIZE_BINS * CONTEXTS
 N_ROWS = DECISIONS * IDLE_BINS
 BYTES = (N_CELLS + N_ROWS + DECISIONS) * 16  # two float64 counts per cell
 
@@ -22,16 +22,16 @@ class ReuseTable:
         self.labels = 0
 
     @staticmethod
-    def cell(decision: int, idle: int, gap: int, freq: int, size: int) -> int:
-        """``gap`` < 0 means no earlier gap is known; bins are log2."""
+    def cell(decision: int, idle: int, gap: int, freq: int, size: int, context: int = 0) -> int:
+        """``gap`` < 0 means no earlier gap is known; bins are log2; ``context`` < CONTEXTS (request neighbourhood)."""
         i = min(idle.bit_length(), IDLE_BINS - 1)
         g = min((gap + 1).bit_length(), GAP_BINS - 1)
         f = min(freq, FREQ_BINS) - 1
         s = min(max(size.bit_length() - 10, 0), SIZE_BINS - 1)
-        return (((decision * IDLE_BINS + i) * GAP_BINS + g) * FREQ_BINS + f) * SIZE_BINS + s
+        return ((((decision * IDLE_BINS + i) * GAP_BINS + g) * FREQ_BINS + f) * SIZE_BINS + s) * CONTEXTS + context
 
     def p(self, cell: int) -> float:
-        row = cell // (GAP_BINS * FREQ_BINS * SIZE_BINS)
+        row = cell // (GAP_BINS * FREQ_BINS * SIZE_BINS * CONTEXTS)
         d = row // IDLE_BINS
         base = (self.all_pos[d] + 1.0) / (self.all_tot[d] + 2.0)
         prior = self.prior
@@ -39,7 +39,7 @@ class ReuseTable:
         return (self.pos[cell] + prior * p_row) / (self.tot[cell] + prior)
 
     def update(self, cell: int, positive: bool) -> None:
-        row = cell // (GAP_BINS * FREQ_BINS * SIZE_BINS)
+        row = cell // (GAP_BINS * FREQ_BINS * SIZE_BINS * CONTEXTS)
         d = row // IDLE_BINS
         self.tot[cell] += 1.0
         self.row_tot[row] += 1.0

@@ -110,6 +110,7 @@ class SampledPolicy(CachePolicy):
         for old in fb.pop_evicted():
             self._record_samples(now, 1 if self.enabled else 0)
             self._drop(old, now)
+            self._evicted.append(old)
         if key in fb:
             self._add(key, size, now, past)
         self.used_bytes = self.model_bytes + fb.used_bytes
