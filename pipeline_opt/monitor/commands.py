@@ -14,6 +14,7 @@ def register(sub) -> None:
     p.add_argument("--metrics", default=None, help="Delta table of metrics written by the jobs")
     p.add_argument("--table", action="append", default=[], metavar="PATH",
                    help="Delta table whose file sizes to plot before/after compaction (repeatable)")
+    p.add_argument("--configs", default=None, help="versioned config store, to list rollbacks and changes")
     add_json_flag(p)
     p.set_defaults(func=_report)
 
@@ -31,7 +32,7 @@ def _report(args):
     for table in args.table:
         if not is_remote(table):
             check_local_table(table)
-    return build_report(args.out, args.results, args.metrics, args.table)
+    return build_report(args.out, args.results, args.metrics, args.table, configs=args.configs)
 
 
 def _metrics(args):

@@ -37,7 +37,7 @@ def run(lakehouse: Path, out: Path, results_dir: Path = Path("benchmarks/results
     points = read_metrics(metrics)
     facts["query_p50_s"] = {s.name: round(s.p50, 4) for s in summarize(points, by_label="query")
                             if s.name.startswith("latency.query")}
-    report = build_report(out / "report", results_dir, metrics, [str(t) for t in tables])
+    report = build_report(out / "report", results_dir, metrics, [str(t) for t in tables], configs=out / "_configs")
     return {"report": report.path, "plots": len(report.images), "metric_points": len(points),
             "missing_results": report.missing, **facts}
 

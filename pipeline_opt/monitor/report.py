@@ -36,7 +36,7 @@ class ReportResult:
 
 def build_report(out: str | Path, results_dir: str | Path = "benchmarks/results",
                  metrics_table: Optional[str | Path] = None, tables: Sequence[str | Path] = (),
-                 window: tuple[int, int] = DEFAULT_WINDOW) -> ReportResult:
+                 window: tuple[int, int] = DEFAULT_WINDOW, configs: Optional[str | Path] = None) -> ReportResult:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     res = load_results(results_dir)
@@ -48,6 +48,7 @@ def build_report(out: str | Path, results_dir: str | Path = "benchmarks/results"
         ("Training", lambda: sections.training(res, out)),
         ("Loader", lambda: sections.loader(res, out)),
         ("Metrics", lambda: sections.metrics(points, source, out)),
+        ("Changes", lambda: sections.changes(points, str(configs or ""))),
         ("Other", lambda: sections.other_results(res)),
     ]
     built = []

@@ -154,3 +154,23 @@ def other_results(res: Results) -> Section:
     for name in sorted(set(res.data) - set(EXPECTED)):
         sec.rows += [(f"{name}: {k}", f"{v:.6g}") for k, v in numeric_leaves(res.data[name], limit=30)]
     return sec
+
+
+def changes(points: list[MetricPoint], configs_root: str) -> Section:
+    """Rollbacks recorded in the metrics and every change logged in the versioned config store."""
+    from pipeline_opt.monitor.versions import ConfigStore
+
+    sec = Section("Rollbacks and config changes")
+    for p in points:
+        if p.name == "event.rollback":
+            sec.rows.append((f"rollback of {p.labels.get('config', '?')}" + (" (drill)" if p.labels.get("drill")
+                             else ""), p.labels.get("reason", "")))
+    root = Path(configs_root) if configs_root else None
+    if root is not None and root.is_dir():
+        store = ConfigStore(root)
+        for folder in sorted(d for d in root.iterdir() if (d / "log.jsonl").is_file()):
+            for a in store.log(folder.name):
+                sec.rows.append((f"{a.name}: {a.action} → v{a.version}", a.reason or "-"))
+    if not sec.rows:
+        sec.notes.append("no rollbacks recorded" + ("" if root else "; no config store given (--configs)"))
+    return sec

@@ -27,6 +27,7 @@ def test_demo_writes_the_report_and_shows_rollout_and_rollback(tmp_path):
     facts = run(lake, tmp_path / "out", results_dir=tmp_path / "no-results")
     assert facts["report"] == str(tmp_path / "out" / "report" / "index.html")
     page = (tmp_path / "out" / "report" / "index.html").read_text()
+    assert "rollback of compaction (drill)" in page and "compaction: revert → v1" in page
     assert "table_sizes_lineitem.png" in page and "read_latency.png" in page and facts["plots"] >= 5
     assert set(facts["query_p50_s"]) == {"latency.query[lineitem]", "latency.query[orders]"}
     assert facts["rollback_drill"]["fired"] and facts["rollback_drill"]["reverted_to"] == {"min_file_size": "16MB"}
