@@ -1,0 +1,118 @@
+"""Which configured tables to compact now: ranked by expected benefit, from the Delta log only.
+
+Invariants: read-only and JVM-free (health and plan read each table's log with delta-rs), so a healthy table costs
+one log read and nothing else; a table whose compaction plan rewrites nothing is never scheduled; with an access
+log, a table nobody read is deferred (its small files cost no reads yet). Ranking: benefit = mean of the share
+of files below the window and the share of bytes outside it (ties: more files to merge first), weighted by ``1 + log2(1 + reads)`` when an access
+log is given. Every path and table name is checked before any table is read.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from pipeline_opt.config import TablesConfig, format_size, load
+from pipeline_opt.errors import PipelineOptError
+
+
+@dataclass
+class TableSchedule:
+    name: str
+    path: str
+    files: int
+    bytes: int
+    small_file_share: float
+    outside_share: float
+    files_to_rewrite: int
+    bytes_to_rewrite: int
+    reads: Optional[int]
+    score: float
+    compact_now: bool
+    reason: str
+
+
+@dataclass
+class Schedule:
+    config: str
+    access_log: Optional[str]
+    tables: list[TableSchedule] = field(default_factory=list)
+
+    @property
+    def to_compact(self) -> list[str]:
+        return [t.name for t in self.tables if t.compact_now]
+
+    def render(self) -> str:
+        lines = [f"{self.config}: compact now {', '.join(self.to_compact) or 'nothing'}"]
+        for t in self.tables:
+            reads = "" if t.reads is None else f", {t.reads} reads"
+            lines.append(f"  {'COMPACT' if t.compact_now else 'skip   '} {t.name} (score {t.score:.3f}): "
+                         f"{t.files:,} files, {t.small_file_share:.0%} small, {t.outside_share:.0%} of bytes "
+                         f"outside the window{reads}; {t.reason}")
+        return "\n".join(lines)
+
+
+def schedule(config_path: str, access_log: Optional[str] = None, only: Optional[list[str]] = None) -> Schedule:
+    """Rank the tables of ``config_path`` (``only``: these names) by expected compaction benefit."""
+    from pipeline_opt.tables.compact_jobs import job_for
+
+    config = load(config_path, TablesConfig)
+    chosen = [config.table(n) for n in only] if only else config.tables
+    if not chosen:
+        raise PipelineOptError(f"{config_path}: no tables configured")
+    jobs = [(t, *job_for(config, t)) for t in chosen]  # checks every path before reading any
+    reads = read_access_log(access_log) if access_log else None
+    rows = [_rank(t.name, path, options, reads) for t, path, options in jobs]
+    rows.sort(key=lambda r: (-r.score, -r.files_to_rewrite, r.name))
+    return Schedule(str(config_path), access_log, rows)
+
+
+def _rank(name: str, path: str, options, reads: Optional[Counter]) -> TableSchedule:
+    from pipeline_opt.tables.health import table_health
+    from pipeline_opt.tables.plan import plan_compaction
+
+    w = options.window
+    s = table_health(path, w.min_size, w.max_size).stats
+    plan = plan_compaction(path, w, options.partition_filter, options.min_bin_files, options.max_deleted_ratio)
+    small = s.files_below / s.files if s.files else 0.0
+    outside = (s.bytes_below + s.bytes_above) / s.bytes if s.bytes else 0.0
+    n_reads = None if reads is None else reads[name] + reads[str(Path(path))]
+    weight = 1.0 if n_reads is None else 1.0 + math.log2(1 + n_reads)
+    score = (small + outside) / 2 * weight if plan.files_to_rewrite else 0.0
+    if not plan.files_to_rewrite:
+        now, reason = False, "healthy: the plan rewrites nothing"
+    elif n_reads == 0:
+        now, reason = False, "no reads in the access log: deferred"
+    else:
+        now, reason = True, f"plan rewrites {plan.files_to_rewrite:,} files ({format_size(plan.bytes_to_rewrite)})"
+    return TableSchedule(name, path, s.files, s.bytes, round(small, 4), round(outside, 4), plan.files_to_rewrite,
+                         plan.bytes_to_rewrite, n_reads, round(score, 4), now, reason)
+
+
+def read_access_log(path: str) -> Counter:
+    """Reads per table: JSON lines with a ``table`` key (name or path), or one table per line."""
+    p = Path(path)
+    if not p.is_file():
+        raise PipelineOptError(f"{path}: access log not found")
+    counts: Counter = Counter()
+    for n, line in enumerate(p.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("{"):
+            try:
+                line = json.loads(line)["table"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise PipelineOptError(f"{path}:{n}: expected a JSON object with a 'table' key") from None
+        counts[_table_key(str(line))] += 1
+    return counts
+
+
+def _table_key(text: str) -> str:
+    """A table name as written, or a local path made absolute (so both spellings of one path match)."""
+    if "/" in text and "://" not in text:
+        return str(Path(text).expanduser().resolve())
+    return text
