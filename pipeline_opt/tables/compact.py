@@ -1,0 +1,251 @@
+"""Executing a compaction plan with Delta's own OPTIMIZE, one verified commit per batch of partitions.
+
+Invariants: nothing is ever lost — every commit is a Delta OPTIMIZE (``dataChange = false``, atomic), verified
+against the version just before it by ``verify.check_or_restore`` (a mismatch is undone and raised); a failure or
+a kill loses at most the batch in flight, which never committed; a concurrent-modification conflict re-plans the
+batch from the new log and retries with backoff, so a rival compaction's work is skipped, not repeated;
+idempotent — the plan never selects files at or above the window floor, so a second run rewrites 0 bytes.
+The OPTIMIZE knobs are session confs of a child session (``spark.newSession()``), so concurrent runs in one
+application do not see each other's settings.
+"""
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from pipeline_opt.config import format_size
+from pipeline_opt.tables.health import load_files
+from pipeline_opt.tables.partition_filter import PartitionFilter
+from pipeline_opt.tables.plan import CompactionPlan, PartitionPlan, Window, plan_compaction
+from pipeline_opt.tables.sql import delta_ref, partition_predicate, quote_ident
+from pipeline_opt.tables.verify import VerifyResult, check_or_restore, current_version
+
+_CONFLICT = re.compile(r"(DELTA_CONCURRENT_[A-Z_]+|DELTA_METADATA_CHANGED|DELTA_PROTOCOL_CHANGED|"
+                       r"Concurrent\w+Exception|MetadataChangedException|ProtocolChangedException)")
+_CONF = "spark.databricks.delta.optimize."
+
+
+@dataclass
+class CompactOptions:
+    window: Window
+    partition_filter: Optional[PartitionFilter] = None
+    zorder_by: list[str] = field(default_factory=list)
+    cluster_by: list[str] = field(default_factory=list)
+    min_bin_files: int = 4
+    max_deleted_ratio: float = 0.1
+    batch_bytes: int = 2 * 10**9
+    retries: int = 5
+    backoff_s: float = 0.5
+    verify: bool = True
+
+
+@dataclass
+class BatchResult:
+    partitions: list[str]
+    version: Optional[int]
+    files_removed: int = 0
+    files_added: int = 0
+    bytes_removed: int = 0
+    bytes_added: int = 0
+    attempts: int = 1
+    skipped: Optional[str] = None
+    verification: Optional[VerifyResult] = None
+    seconds: float = 0.0
+
+
+@dataclass
+class CompactionResult:
+    path: str
+    dry_run: bool
+    plan: CompactionPlan
+    batches: list[BatchResult] = field(default_factory=list)
+    conflicts: dict[str, int] = field(default_factory=dict)
+    rows_before: int = 0
+    rows_after: int = 0
+    share_inside_before: float = 0.0
+    share_inside_after: float = 0.0
+    duration_s: float = 0.0
+
+    @property
+    def files_removed(self) -> int:
+        return sum(b.files_removed for b in self.batches)
+
+    @property
+    def files_added(self) -> int:
+        return sum(b.files_added for b in self.batches)
+
+    @property
+    def bytes_rewritten(self) -> int:
+        return sum(b.bytes_removed for b in self.batches)
+
+    @property
+    def partitions_touched(self) -> int:
+        return sum(len(b.partitions) for b in self.batches if b.version is not None)
+
+    @property
+    def verified(self) -> bool:
+        return all(b.verification is None or b.verification.ok for b in self.batches)
+
+    def summary(self) -> dict:
+        return {"path": self.path, "dry_run": self.dry_run, "target": self.plan.target,
+                "planned_files": self.plan.files_to_rewrite, "planned_bytes": self.plan.bytes_to_rewrite,
+                "files_removed": self.files_removed,
+                "files_added": self.files_added, "bytes_rewritten": self.bytes_rewritten,
+                "rows_before": self.rows_before, "rows_after": self.rows_after,
+                "partitions_touched": self.partitions_touched, "commits": [b.version for b in self.batches
+                                                                           if b.version is not None],
+                "verified": self.verified, "conflicts": self.conflicts,
+                "share_inside_before": round(self.share_inside_before, 4),
+                "share_inside_after": round(self.share_inside_after, 4), "duration_s": round(self.duration_s, 2)}
+
+    def to_dict(self) -> dict:
+        """The ``--json`` form: the summary, the plan with its reasons, and each batch."""
+        from pipeline_opt.output import to_jsonable
+
+        return {**self.summary(), "plan": to_jsonable(self.plan), "batches": to_jsonable(self.batches)}
+
+    def render(self) -> str:
+        if self.dry_run:
+            return self.plan.render()
+        s = self.summary()
+        return "\n".join([self.plan.render(),
+                          f"  done in {s['duration_s']} s: {s['files_removed']:,} files → {s['files_added']:,}, "
+                          f"{format_size(s['bytes_rewritten'])} rewritten, {s['partitions_touched']} partitions, "
+                          f"commits {s['commits']}, rows {s['rows_before']:,} → {s['rows_after']:,}, "
+                          f"verified {s['verified']}, conflicts {s['conflicts'] or 'none'}, bytes in window "
+                          f"{s['share_inside_before']:.0%} → {s['share_inside_after']:.0%}"])
+
+
+def compact_table(spark, path: str, options: CompactOptions, dry_run: bool = False,
+                  progress: Callable[[str], None] = lambda msg: None) -> CompactionResult:
+    """Plan, then (unless ``dry_run``) compact the table batch by batch, verifying each commit."""
+    start = time.monotonic()
+    files = load_files(path)
+    plan = _plan(path, options, files)
+    result = CompactionResult(str(path), dry_run, plan, rows_before=_live_rows(files),
+                              share_inside_before=_share_inside(files, options.window))
+    progress(f"planned: {len(plan.to_rewrite)} partitions, {format_size(plan.bytes_to_rewrite)} to rewrite")
+    if not dry_run and plan.to_rewrite:
+        session = spark.newSession()
+        _set_confs(session, plan, options)
+        batches = _batches(plan.to_rewrite, options.batch_bytes)
+        for n, batch in enumerate(batches, 1):
+            tag = f"batch {n}/{len(batches)}"
+            result.batches.append(_run_batch(session, path, batch, plan, options, result.conflicts, tag, progress))
+    after = load_files(path) if not dry_run else files
+    result.rows_after, result.share_inside_after = _live_rows(after), _share_inside(after, options.window)
+    result.duration_s = time.monotonic() - start
+    return result
+
+
+def _plan(path: str, options: CompactOptions, files=None) -> CompactionPlan:
+    return plan_compaction(path, options.window, options.partition_filter, options.min_bin_files,
+                           options.max_deleted_ratio, files=files)
+
+
+def _set_confs(session, plan: CompactionPlan, options: CompactOptions) -> None:
+    # Only files below the window floor are candidates (no re-packing of files that already meet their target);
+    # bins are filled up to the planned target.
+    session.conf.set(_CONF + "minFileSize", str(plan.min_size))
+    session.conf.set(_CONF + "maxFileSize", str(plan.target))
+    session.conf.set(_CONF + "maxDeletedRowsRatio", str(options.max_deleted_ratio))
+
+
+def _batches(partitions: list[PartitionPlan], batch_bytes: int) -> list[list[PartitionPlan]]:
+    batches, current, size = [], [], 0
+    for p in partitions:
+        if current and size + p.candidate_bytes > batch_bytes:
+            batches.append(current)
+            current, size = [], 0
+        current.append(p)
+        size += p.candidate_bytes
+    return batches + ([current] if current else [])
+
+
+def _run_batch(session, path, batch, plan, options, conflicts, tag, progress) -> BatchResult:
+    t0 = time.monotonic()
+    labels = [p.label for p in batch]
+    for attempt in range(1, options.retries + 2):
+        if attempt > 1:  # a rival commit changed the log: plan these partitions again from scratch
+            batch = _replan(path, options, batch)
+            if not batch:
+                progress(f"{tag}: nothing left to do after a concurrent commit")
+                return BatchResult(labels, None, attempts=attempt, skipped="done by a concurrent commit",
+                                   seconds=time.monotonic() - t0)
+        try:
+            progress(f"{tag}: optimizing {len(batch)} partition(s), attempt {attempt}")
+            result = _optimize(session, path, batch, plan, options)
+        except Exception as e:  # noqa: BLE001 — only Delta's concurrency conflicts are retried
+            kind = _conflict_kind(e)
+            if kind is None or attempt > options.retries:
+                raise
+            conflicts[kind] = conflicts.get(kind, 0) + 1
+            progress(f"{tag}: conflict {kind}, retrying")
+            time.sleep(options.backoff_s * 2 ** (attempt - 1))
+            continue
+        result.attempts, result.partitions = attempt, labels
+        progress(f"{tag}: committed version {result.version}")
+        if options.verify and result.version is not None:
+            result.verification = check_or_restore(session, path, result.version - 1, result.version)
+            progress(f"{tag}: verified version {result.version} against {result.version - 1}")
+        result.seconds = time.monotonic() - t0
+        return result
+    raise AssertionError("unreachable")
+
+
+def _replan(path: str, options: CompactOptions, batch: list[PartitionPlan]) -> list[PartitionPlan]:
+    wanted = {tuple(p.values.items()) for p in batch}
+    fresh = _plan(path, options).to_rewrite
+    return [p for p in fresh if tuple(p.values.items()) in wanted]
+
+
+def _optimize(session, path: str, batch: list[PartitionPlan], plan: CompactionPlan,
+              options: CompactOptions) -> BatchResult:
+    run_id = f"pipeline_opt-compact-{uuid.uuid4()}"
+    session.conf.set("spark.databricks.delta.commitInfo.userMetadata", run_id)
+    sql = f"OPTIMIZE {delta_ref(path)}"
+    if options.cluster_by:
+        _ensure_clustering(session, path, options.cluster_by)
+    elif plan.partition_columns:
+        sql += " WHERE " + " OR ".join(f"({partition_predicate(p.values)})" for p in batch)
+    if options.zorder_by:
+        sql += " ZORDER BY (" + ", ".join(quote_ident(c) for c in options.zorder_by) + ")"
+    metrics = session.sql(sql).collect()[0]["metrics"]
+    version = _commit_version(session, path, run_id) if metrics["numFilesRemoved"] else None
+    return BatchResult([], version, int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"]),
+                       int(metrics["filesRemoved"]["totalSize"] or 0), int(metrics["filesAdded"]["totalSize"] or 0))
+
+
+def _ensure_clustering(session, path: str, columns: list[str]) -> None:
+    """Liquid clustering replaces partition filters: OPTIMIZE then clusters the whole table by ``columns``."""
+    detail = session.sql(f"DESCRIBE DETAIL {delta_ref(path)}").collect()[0]
+    if list(detail["clusteringColumns"] or []) != list(columns):
+        session.sql(f"ALTER TABLE {delta_ref(path)} CLUSTER BY (" + ", ".join(quote_ident(c) for c in columns) + ")")
+
+
+def _commit_version(session, path: str, run_id: str) -> int:
+    """The version our OPTIMIZE committed, found by its run id (rival commits may have landed meanwhile)."""
+    from delta.tables import DeltaTable
+
+    for row in DeltaTable.forPath(session, str(path)).history(50).select("version", "userMetadata").collect():
+        if row["userMetadata"] == run_id:
+            return int(row["version"])
+    return current_version(session, path)
+
+
+def _conflict_kind(error: Exception) -> Optional[str]:
+    m = _CONFLICT.search(f"{type(error).__name__}: {error}")
+    return m.group(1) if m else None
+
+
+def _live_rows(files) -> int:
+    return int((files.rows - files.deleted).sum())
+
+
+def _share_inside(files, window: Window) -> float:
+    total = files.table_bytes
+    inside = ((files.sizes >= window.min_size) & (files.sizes <= window.max_size)) * files.sizes
+    return float(inside.sum() / total) if total else 1.0
