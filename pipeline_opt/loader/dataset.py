@@ -99,7 +99,7 @@ class DeltaDataset(IterableDataset):
         """(window, first batch) still to read this epoch, in plan order."""
         if self._resume is None:
             return [(w.index, 0) for w in plan.windows]
-        return [(w.index, self._resume[w.index]) for w in plan.windows
+        return [(w.index, self._resume.get(w.index, 0)) for w in plan.windows
                 if self._resume.get(w.index, 0) < w.batches]
 
     def __iter__(self):

@@ -62,6 +62,8 @@ def window_arrays(table: pa.Table, perm: Optional[np.ndarray], fill_nulls) -> di
         arr = column_array(name, table.column(name), fill_nulls)
         if perm is not None:
             arr = arr.take(pa.array(perm)) if isinstance(arr, pa.Array) else arr[perm]
+        elif isinstance(arr, np.ndarray) and not arr.flags.writeable:
+            arr = arr.copy()  # Arrow memory is read-only; a tensor a user may write into must own its data
         out[name] = arr
     return out
 
