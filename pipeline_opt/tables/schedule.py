@@ -63,11 +63,16 @@ def schedule(config_path: str, access_log: Optional[str] = None, only: Optional[
     chosen = [config.table(n) for n in only] if only else config.tables
     if not chosen:
         raise PipelineOptError(f"{config_path}: no tables configured")
-    jobs = [(t, *job_for(config, t)) for t in chosen]  # checks every path before reading any
+    jobs = [(t.name, *job_for(config, t)) for t in chosen]  # checks every path before reading any
+    return rank_tables(str(config_path), jobs, access_log)
+
+
+def rank_tables(source: str, jobs: list[tuple], access_log: Optional[str] = None) -> Schedule:
+    """Rank checked ``(name, path, CompactOptions)`` jobs; ``source`` names where they came from."""
     reads = read_access_log(access_log) if access_log else None
-    rows = [_rank(t.name, path, options, reads) for t, path, options in jobs]
+    rows = [_rank(name, path, options, reads) for name, path, options in jobs]
     rows.sort(key=lambda r: (-r.score, -r.files_to_rewrite, r.name))
-    return Schedule(str(config_path), access_log, rows)
+    return Schedule(source, access_log, rows)
 
 
 def _rank(name: str, path: str, options, reads: Optional[Counter]) -> TableSchedule:

@@ -1,0 +1,29 @@
+"""spark-submit job: file-size health of the Delta tables in conf/tables.yml, one JSON line per table.
+
+    spark-submit --packages "$DELTA" --py-files dist/pipeline_opt.zip jobs/health_report.py --config conf/tables.yml
+"""
+import argparse
+import sys
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="health_report", description=__doc__.splitlines()[0])
+    p.add_argument("--config", default="conf/tables.yml", help="tables config (default conf/tables.yml)")
+    p.add_argument("--table", action="append", help="only this configured table (repeatable)")
+    p.add_argument("--base-dir", help="resolve relative table paths against this folder or URI")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from pipeline_opt.tables.maintenance_jobs import configured_tables, health_report, job_spark, run_job
+
+    def produce():
+        config, tables = configured_tables(args.config, args.table, args.base_dir)
+        return health_report(job_spark("pipeline_opt-health_report"), config, tables)
+
+    return run_job("health_report", produce)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
