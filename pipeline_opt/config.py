@@ -143,10 +143,14 @@ class ModelSettings:
     heads: int = 4
     vocab: int = 32000
     seq_len: int = 128
+    sparse_embeddings: bool = False  # gpt: nn.Embedding(sparse=True) + SparseAdam for the embedding
 
 
 @dataclass
 class TrainingConfig:
+    """conf/training.yml. ``plan: auto`` lets the planner pick precision/checkpointing/optimizer under
+    ``budget_gib``; ``fixed`` uses the three keys (with ``budget_gib`` set, a budget guard steps down on OOM)."""
+
     table: str = "lakehouse/lineitem"
     features: list[str] = field(default_factory=list)
     label: Optional[str] = None
@@ -162,6 +166,18 @@ class TrainingConfig:
     num_processes: int = 1
     checkpoint_dir: Optional[str] = None
     model: ModelSettings = field(default_factory=ModelSettings)
+    plan: Literal["auto", "fixed"] = "fixed"
+    compile: bool = False
+    checkpoint_every: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    token_column: Optional[str] = None  # gpt: an array column of token ids
+
+    def validate(self) -> None:
+        if self.plan == "auto" and self.budget_gib is None:
+            raise ValueError("plan: 'auto' needs budget_gib")
+        for key in ("batch_size", "steps", "num_processes"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}: {getattr(self, key)!r} must be at least 1")
 
 
 # ---------------------------------------------------------------- conf/monitor.yml
@@ -282,3 +298,19 @@ def _scalar(tp: type, value: Any, key: str) -> Any:
 
 def _join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
+
+
+# Which dataclass each shipped file under conf/ holds (the test suite loads every one of them).
+SCHEMAS: dict[str, type] = {
+    "tables.yml": TablesConfig,
+    "cache.yml": CacheConfig,
+    "training.yml": TrainingConfig,
+    "monitor.yml": MonitorConfig,
+}
+
+
+def load_conf(name: str, conf_dir: str | Path = "conf") -> Any:
+    """Load ``conf_dir/name`` with its schema from ``SCHEMAS``."""
+    if name not in SCHEMAS:
+        raise ConfigError(f"{name}: no schema for this file; known: {', '.join(SCHEMAS)}")
+    return load(Path(conf_dir) / name, SCHEMAS[name])

@@ -1,0 +1,28 @@
+"""The session really writes and reads Delta: a log exists, time travel works, the session is the shared one."""
+from pipeline_opt.spark import DELTA_CONFS, get_spark
+
+
+def test_delta_round_trip_and_time_travel(spark, tmp_path):
+    path = str(tmp_path / "t")
+    spark.range(5).write.format("delta").save(path)
+    spark.range(5, 8).write.format("delta").mode("append").save(path)
+    assert (tmp_path / "t" / "_delta_log" / "00000000000000000001.json").is_file()
+    assert spark.read.format("delta").load(path).count() == 8
+    v0 = spark.read.format("delta").option("versionAsOf", 0).load(path)
+    assert sorted(r.id for r in v0.collect()) == [0, 1, 2, 3, 4]
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()
+    assert [r.operation for r in sorted(history, key=lambda r: r.version)] == ["WRITE", "WRITE"]
+
+
+def test_session_is_configured_for_delta_and_quiet(spark):
+    for key, value in DELTA_CONFS.items():
+        assert spark.conf.get(key) == value
+    assert spark.conf.get("spark.ui.showConsoleProgress") == "false"
+    assert get_spark() is spark  # one session per process
+
+
+def test_databricks_returns_existing_session_untouched(spark, monkeypatch):
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "15.4")
+    spark.conf.set("pipeline_opt.marker", "kept")
+    assert get_spark(conf={"pipeline_opt.marker": "changed"}) is spark
+    assert spark.conf.get("pipeline_opt.marker") == "kept"
