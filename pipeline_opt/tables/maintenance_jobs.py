@@ -124,3 +124,14 @@ def run_job(name: str, produce) -> int:
     for row in rows:
         print(json.dumps(to_jsonable(row), default=str), flush=True)
     return 0
+
+
+def metrics_frame(rows: list[dict]):
+    """The metrics dicts as a pandas DataFrame for a notebook's ``display`` (nested values as JSON text)."""
+    import json
+
+    import pandas as pd
+
+    flat = [{k: json.dumps(v, default=str) if isinstance(v, (dict, list)) else v for k, v in to_jsonable(r).items()}
+            for r in rows]
+    return pd.DataFrame(flat)
