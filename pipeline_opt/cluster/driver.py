@@ -57,10 +57,14 @@ def _fingerprint(spark, _store, path: str, version=None) -> dict:
 
 
 @step("compact")
-def _compact(spark, _store, path: str, **kw) -> dict:
-    from pipeline_opt.tables.compact import compact
+def _compact(spark, _store, path: str, min_file_size: int = 16 * 10**6, max_file_size: int = 10**9,
+             **kw) -> dict:
+    """Compaction with verification of every commit (``compact_table``); returns its summary."""
+    from pipeline_opt.tables.compact import CompactOptions, compact_table
+    from pipeline_opt.tables.plan import Window
 
-    return _facts(compact(spark, for_engine(path, "spark"), **kw))
+    options = CompactOptions(window=Window(int(min_file_size), int(max_file_size)), **kw)
+    return compact_table(spark, for_engine(path, "spark"), options).summary()
 
 
 @step("vacuum")
