@@ -169,8 +169,10 @@ class Trainer:
         """Run until ``steps`` total steps (counting resumed ones) or the data ends; checkpoint as asked."""
         first, losses = self.step_index, []
         start = time.perf_counter()
-        for batch in batches:
-            if self.step_index >= steps:
+        batches = iter(batches)
+        while self.step_index < steps:  # check before pulling: the loader's state must count trained batches only
+            batch = next(batches, None)
+            if batch is None:
                 break
             losses.append(self.train_step(batch))
             if checkpoint_dir and checkpoint_every and self.step_index % checkpoint_every == 0:
