@@ -38,7 +38,7 @@ def pfoo_l(trace: Trace, capacity_bytes: int, byte: bool = True) -> float:
 
 
 def belady(trace: Trace, capacity_objects: int) -> float:
-    """Exact OPT miss ratio for unit-size objects and a cache of ``capacity_objects``."""
+    """Exact OPT miss ratio for unit-size objects and a cache of ``capacity_objects`` (bypass allowed)."""
     n = len(trace)
     if capacity_objects <= 0:
         return 1.0
@@ -51,11 +51,11 @@ def belady(trace: Trace, capacity_objects: int) -> float:
         if key not in cached:
             misses += 1
             if len(cached) >= capacity_objects:
-                while True:
-                    neg, victim = heapq.heappop(heap)
-                    if cached.get(victim) == -neg:
-                        del cached[victim]
-                        break
+                while -heap[0][0] != cached.get(heap[0][1]):
+                    heapq.heappop(heap)  # stale entry
+                if -heap[0][0] <= nxt[i]:
+                    continue  # bypass: the new object is needed no sooner than every cached one
+                del cached[heapq.heappop(heap)[1]]
         cached[key] = nxt[i]
         heapq.heappush(heap, (-nxt[i], key))
     return misses / n

@@ -36,13 +36,30 @@ class LSTMReuse(SampledPolicy):
         return self.head(self.torch.cat([h[-1], static], dim=1)).squeeze(1)
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        with self.torch.no_grad():
+        with _one_thread(self.torch), self.torch.no_grad():
             return self.torch.sigmoid(self._logits(x)).numpy()
 
     def learn(self, x: np.ndarray, positive: np.ndarray, delay: np.ndarray) -> None:
         y = self.torch.as_tensor(positive, dtype=self.torch.float32)
-        for _ in range(2):
-            loss = self.torch.nn.functional.binary_cross_entropy_with_logits(self._logits(x), y)
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
+        with _one_thread(self.torch):
+            for _ in range(2):
+                loss = self.torch.nn.functional.binary_cross_entropy_with_logits(self._logits(x), y)
+                self.opt.zero_grad()
+                loss.backward()
+                self.opt.step()
+
+
+class _one_thread:
+    """Tiny tensors run fastest on one thread; intra-op threads only contend (and the setting is restored)."""
+
+    def __init__(self, torch):
+        self.torch = torch
+
+    def __enter__(self):
+        self.before = self.torch.get_num_threads()
+        if self.before != 1:
+            self.torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.before != 1:
+            self.torch.set_num_threads(self.before)

@@ -41,12 +41,15 @@ class SampledPolicy(CachePolicy):
     horizon_factor = 1.0  # horizon = factor × the time new admissions take to fill the cache
 
     def __init__(self, capacity_bytes: int, objective: str = "byte", slow_us: float = 1000.0, seed: int = 0,
-                 horizon_factor: float | None = None, sample_size: int | None = None, **kw):
+                 horizon_factor: float | None = None, sample_size: int | None = None,
+                 min_labels: int | None = None, **kw):
         capacity_bytes = int(capacity_bytes)
         if horizon_factor is not None:
             self.horizon_factor = horizon_factor
         if sample_size is not None:
             self.sample_size = sample_size
+        if min_labels is not None:
+            self.min_labels = min_labels
         self.history_max = min(1 << 20, max(64, int(capacity_bytes * self.history_fraction / self.ghost_overhead)))
         max_pending = min(1 << 15, max(64, int(capacity_bytes * self.pending_fraction / self.sample_bytes)))
         reserve = self.table_bytes + self.history_max * self.ghost_overhead + max_pending * self.sample_bytes
