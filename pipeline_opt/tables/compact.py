@@ -131,10 +131,12 @@ def compact_table(spark, path: str, options: CompactOptions, dry_run: bool = Fal
     if not dry_run and plan.to_rewrite:
         session = spark.newSession()
         _set_confs(session, plan, options)
-        batches = _batches(plan.to_rewrite, options.batch_bytes)
-        for n, batch in enumerate(batches, 1):
+        batches = [("optimize", b) for b in _batches(plan.to_rewrite, options.batch_bytes)]
+        batches += [("purge", b) for b in _batches([p for p in plan.to_rewrite if _purges(p)], options.batch_bytes)]
+        for n, (kind, batch) in enumerate(batches, 1):
             tag = f"batch {n}/{len(batches)}"
-            result.batches.append(_run_batch(session, path, batch, plan, options, result.conflicts, tag, progress))
+            result.batches.append(_run_batch(session, path, kind, batch, plan, options, result.conflicts, tag,
+                                             progress))
     after = load_files(path) if not dry_run else files
     result.rows_after, result.share_inside_after = _live_rows(after), _share_inside(after, options.window)
     result.duration_s = time.monotonic() - start
@@ -165,19 +167,23 @@ def _batches(partitions: list[PartitionPlan], batch_bytes: int) -> list[list[Par
     return batches + ([current] if current else [])
 
 
-def _run_batch(session, path, batch, plan, options, conflicts, tag, progress) -> BatchResult:
+def _purges(p: PartitionPlan) -> bool:
+    return any(b.pays and b.reason == "purges deleted rows" for b in p.bins)
+
+
+def _run_batch(session, path, kind, batch, plan, options, conflicts, tag, progress) -> BatchResult:
     t0 = time.monotonic()
     labels = [p.label for p in batch]
     for attempt in range(1, options.retries + 2):
         if attempt > 1:  # a rival commit changed the log: plan these partitions again from scratch
-            batch = _replan(path, options, batch)
+            batch = _replan(path, options, batch, kind)
             if not batch:
                 progress(f"{tag}: nothing left to do after a concurrent commit")
                 return BatchResult(labels, None, attempts=attempt, skipped="done by a concurrent commit",
                                    seconds=time.monotonic() - t0)
         try:
-            progress(f"{tag}: optimizing {len(batch)} partition(s), attempt {attempt}")
-            result = _optimize(session, path, batch, plan, options)
+            progress(f"{tag}: {kind} {len(batch)} partition(s), attempt {attempt}")
+            result = _optimize(session, path, kind, batch, plan, options)
         except Exception as e:  # noqa: BLE001 — only Delta's concurrency conflicts are retried
             kind = _conflict_kind(e)
             if kind is None or attempt > options.retries:
@@ -196,22 +202,26 @@ def _run_batch(session, path, batch, plan, options, conflicts, tag, progress) ->
     raise AssertionError("unreachable")
 
 
-def _replan(path: str, options: CompactOptions, batch: list[PartitionPlan]) -> list[PartitionPlan]:
+def _replan(path: str, options: CompactOptions, batch: list[PartitionPlan], kind: str) -> list[PartitionPlan]:
     wanted = {tuple(p.values.items()) for p in batch}
-    fresh = _plan(path, options).to_rewrite
+    fresh = [p for p in _plan(path, options).to_rewrite if kind == "optimize" or _purges(p)]
     return [p for p in fresh if tuple(p.values.items()) in wanted]
 
 
-def _optimize(session, path: str, batch: list[PartitionPlan], plan: CompactionPlan,
+def _optimize(session, path: str, kind: str, batch: list[PartitionPlan], plan: CompactionPlan,
               options: CompactOptions) -> BatchResult:
+    """One OPTIMIZE (or, for deletion-vector-heavy partitions, ``REORG … APPLY (PURGE)``) commit."""
     run_id = f"pipeline_opt-compact-{uuid.uuid4()}"
     session.conf.set("spark.databricks.delta.commitInfo.userMetadata", run_id)
-    sql = f"OPTIMIZE {delta_ref(path)}"
-    if options.cluster_by:
+    # OSS OPTIMIZE leaves large files with many deleted rows alone; Delta's REORG PURGE rewrites them.
+    sql = f"{'OPTIMIZE' if kind == 'optimize' else 'REORG TABLE'} {delta_ref(path)}"
+    if options.cluster_by and kind == "optimize":
         _ensure_clustering(session, path, options.cluster_by)
     elif plan.partition_columns:
         sql += " WHERE " + " OR ".join(f"({partition_predicate(p.values)})" for p in batch)
-    if options.zorder_by:
+    if kind == "purge":
+        sql += " APPLY (PURGE)"
+    elif options.zorder_by:
         sql += " ZORDER BY (" + ", ".join(quote_ident(c) for c in options.zorder_by) + ")"
     metrics = session.sql(sql).collect()[0]["metrics"]
     version = _commit_version(session, path, run_id) if metrics["numFilesRemoved"] else None
