@@ -28,10 +28,9 @@ def _setup_jars(args):
     from pipeline_opt.spark import get_spark
 
     spark = get_spark("pipeline_opt-setup")
-    jars = spark.sparkContext.getConf().get("spark.jars", "") or spark.sparkContext.getConf().get(
-        "spark.jars.packages", "")
+    jars = [j for j in spark.sparkContext.getConf().get("spark.jars", "").split(",") if j]
     spark.stop()
-    return {"delta_jars": jars}
+    return {"delta_jars": len(jars), "folder": str(Path(jars[0].removeprefix("file://")).parent) if jars else None}
 
 
 def _demo_data(args):
