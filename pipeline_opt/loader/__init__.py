@@ -19,7 +19,7 @@ def __getattr__(name):
         from pipeline_opt.loader.file_cache import FileCache
         return FileCache
     if name == "LoaderError":
-        from pipeline_opt.loader.snapshot import LoaderError
+        from pipeline_opt.loader.errors import LoaderError
         return LoaderError
     if name == "shuffle_quality":
         from pipeline_opt.loader.shuffle import shuffle_quality

@@ -16,9 +16,11 @@ from pipeline_opt.loader.plan import RankPlan, plan_rank
 from pipeline_opt.loader.reader import FileReader
 from pipeline_opt.loader.rowfilter import RowFilter
 from pipeline_opt.loader.shuffle import window_permutation
-from pipeline_opt.loader.snapshot import LoaderError, Snapshot, load_snapshot
+from pipeline_opt.loader.errors import LoaderError
+from pipeline_opt.loader.snapshot import Snapshot, load_snapshot
 from pipeline_opt.loader.source import FileSource
 from pipeline_opt.loader.tensors import batch_tensors, is_list_type, is_tensor_type, window_arrays
+from pipeline_opt.loader.window import WindowReader
 
 try:
     from torch.utils.data import IterableDataset, get_worker_info
@@ -73,7 +75,7 @@ class DeltaDataset(IterableDataset):
 
     def _reader(self, columns: Optional[Sequence[str]] = None) -> FileReader:
         return FileReader(self.snapshot, self.columns if columns is None else columns, self.row_filter.expression,
-                          self.row_filter.columns, opener=self.source.opener())
+                          self.row_filter.columns, source=self.source)
 
     # -- plan --------------------------------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
@@ -108,19 +110,18 @@ class DeltaDataset(IterableDataset):
         plan = self.plan()
         items = self.work(plan)
         mine = _split_by_batches(items, plan, workers)[worker]
-        reader = self._reader()
+        reader = WindowReader(self.snapshot, self.columns, self.row_filter.expression, self.row_filter.columns,
+                              self.source, big_file_rows=self.window_rows)
         for window, first in mine:
             yield from self._window_batches(reader, plan, plan.windows[window], first)
             self.source.flush_stats()
 
-    def _window_batches(self, reader: FileReader, plan: RankPlan, window, first: int):
-        import pyarrow as pa
+    def _window_batches(self, reader: WindowReader, plan: RankPlan, window, first: int):
         import torch
 
-        tables = [reader.read(f, a, b) for f, a, b in window.segments]
-        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        perm = window_permutation(table.num_rows, self.seed, plan.epoch, self.rank, window.index, self.shuffle)
-        arrays = window_arrays(table, perm, self.fill_nulls)
+        table, rows = reader.read(window.segments)
+        perm = window_permutation(len(rows), self.seed, plan.epoch, self.rank, window.index, self.shuffle)
+        arrays = window_arrays(table, rows if perm is None else rows[perm], self.fill_nulls)
         for b in range(first, window.batches):
             lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, window.rows)
             batch = batch_tensors(arrays, lo, hi)

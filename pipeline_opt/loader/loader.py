@@ -13,7 +13,7 @@ import sys
 from typing import Optional
 
 from pipeline_opt.loader.dataset import POSITION_KEY, DeltaDataset
-from pipeline_opt.loader.snapshot import LoaderError
+from pipeline_opt.loader.errors import LoaderError
 from pipeline_opt.loader.source import STAT_NAMES
 from pipeline_opt.loader.state import check_state, make_state, resume_progress
 

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline_opt.loader.deletion_vectors import deleted_rows, keep_mask
 from pipeline_opt.loader.snapshot import DataFile, Snapshot
 
 
@@ -21,12 +22,13 @@ class FileReader:
     """Reads live row ranges of snapshot files; one instance per process (not shared across workers)."""
 
     def __init__(self, snapshot: Snapshot, columns: Sequence[str], filter_expr=None,
-                 filter_columns: Sequence[str] = (), opener=None):
+                 filter_columns: Sequence[str] = (), source=None):
         self.snapshot = snapshot
         self.columns = list(columns)
         self.filter_expr = filter_expr
         self.read_columns = list(dict.fromkeys([*self.columns, *filter_columns]))
-        self._opener = opener  # callable(uri, DataFile) -> pq.ParquetFile
+        self._opener = source.opener()  # callable(uri, DataFile) -> pq.ParquetFile
+        self._read_bytes = source.bytes_reader()  # deletion-vector files, cached per process
         self._file: Optional[tuple] = None  # (index, ParquetFile, keep mask, rg starts, rg live counts)
         self._group: Optional[tuple] = None  # ((file index, row group), live table)
 
@@ -38,7 +40,9 @@ class FileReader:
         pf = self._opener(self.snapshot.file_uri(f), f)
         sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
         starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        mask = f.keep_mask()
+        mask = None
+        if f.dv is not None:
+            mask = keep_mask(pf.metadata.num_rows, deleted_rows(f.dv, self._read_bytes, self.snapshot.uri))
         if self.filter_expr is None:
             live = [int(mask[starts[i]:starts[i + 1]].sum()) if mask is not None else sizes[i]
                     for i in range(len(sizes))]

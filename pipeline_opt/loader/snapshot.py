@@ -11,34 +11,24 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 from urllib.parse import unquote
 
-import numpy as np
 import pyarrow as pa
 
 from pipeline_opt.deltatable import open_table
-from pipeline_opt.errors import PipelineOptError
-
-
-class LoaderError(PipelineOptError):
-    """Bad loader input: an unknown column, a bad version, a state dict of another table."""
+from pipeline_opt.loader.deletion_vectors import descriptors
+from pipeline_opt.loader.errors import LoaderError
 
 
 @dataclass(frozen=True)
 class DataFile:
-    """One data file of the snapshot. ``keep`` is None when no rows are deleted (np.packbits of the mask else)."""
+    """One data file of the snapshot; ``dv`` is its deletion-vector descriptor (None when no row is deleted)."""
 
     path: str                      # relative to the table root, as in the Delta log (decoded)
     size: int
     num_records: int               # physical rows in the Parquet file
-    live_rows: int                 # rows left after the deletion vector
+    live_rows: int                 # rows left after the deletion vector (num_records - dv cardinality)
     partition: Mapping[str, object]  # logical partition column -> value
-    keep: Optional[bytes] = None
+    dv: Optional[Mapping] = None
     stats: Mapping[str, tuple] = field(default_factory=dict)  # logical column -> (min, max) from the add action
-
-    def keep_mask(self) -> Optional[np.ndarray]:
-        """Boolean keep mask over the file's physical rows, or None when every row is live."""
-        if self.keep is None:
-            return None
-        return np.unpackbits(np.frombuffer(self.keep, dtype=np.uint8), count=self.num_records).astype(bool)
 
 
 @dataclass(frozen=True)
@@ -69,10 +59,10 @@ def load_snapshot(path: str, version: Optional[int] = None,
     dt = open_table(path, version=version, storage_options=storage_options)
     schema, physical = _logical_schema(dt)
     parts = tuple(dt.metadata().partition_columns)
-    masks = _keep_masks(dt)
-    actions = pa.table(dt.get_add_actions(flatten=False))
     uri = dt.table_uri.rstrip("/")
-    files = tuple(_data_file(row, parts, physical, masks, uri) for row in actions.to_pylist())
+    vectors = _vectors(dt, uri, storage_options)
+    actions = pa.table(dt.get_add_actions(flatten=False))
+    files = tuple(_data_file(row, parts, physical, vectors, uri) for row in actions.to_pylist())
     return Snapshot(uri=uri, version=dt.version(), table_id=dt.metadata().id, schema=schema,
                     physical=physical, partition_columns=parts, files=files)
 
@@ -88,23 +78,17 @@ def _logical_schema(dt) -> tuple[pa.Schema, dict]:
     return pa.schema([pa.field(f.name, f.type, f.nullable) for f in arrow]), physical
 
 
-def _norm(uri: str) -> str:
-    return unquote(uri.removeprefix("file://")).rstrip("/")
+def _vectors(dt, uri: str, storage_options) -> dict:
+    """Relative path → deletion-vector descriptor; empty unless the protocol enables deletion vectors."""
+    if "deletionVectors" not in (dt.protocol().reader_features or []):
+        return {}
+    from pipeline_opt.loader.fs import resolve
+
+    fs, root = resolve(uri, storage_options)
+    return descriptors(fs, root.rstrip("/") + "/_delta_log", dt.version())
 
 
-def _keep_masks(dt) -> dict:
-    """Normalised file URI → boolean keep mask, for the files that have a deletion vector."""
-    masks = {}
-    for batch in dt.deletion_vectors():
-        table = pa.table(batch) if not isinstance(batch, pa.RecordBatch) else pa.Table.from_batches([batch])
-        paths = table.column("filepath").to_pylist()
-        vectors = table.column("selection_vector")
-        for i, p in enumerate(paths):
-            masks[_norm(p)] = np.asarray(vectors[i].values, dtype=bool)
-    return masks
-
-
-def _data_file(row: dict, parts: tuple, physical: Mapping[str, str], masks: dict, uri: str) -> DataFile:
+def _data_file(row: dict, parts: tuple, physical: Mapping[str, str], vectors: dict, uri: str) -> DataFile:
     rel = unquote(row["path"])
     if "://" in rel or rel.startswith("/"):  # absolute paths (shallow clones) keep their own root
         raise LoaderError(f"{uri}: absolute data file paths are not supported ({rel})")
@@ -113,16 +97,10 @@ def _data_file(row: dict, parts: tuple, physical: Mapping[str, str], masks: dict
         num = _footer_rows(uri + "/" + rel)
     pvals = row.get("partition") or {}
     partition = {c: pvals.get(c, pvals.get(physical.get(c, c))) for c in parts}
-    mask = masks.get(_norm(uri + "/" + rel))
-    keep, live = None, int(num)
-    if mask is not None:
-        if len(mask) < num:  # the kernel may stop the vector at the last deleted row
-            mask = np.concatenate([mask, np.ones(num - len(mask), dtype=bool)])
-        mask = mask[:num]
-        live = int(mask.sum())
-        keep = np.packbits(mask).tobytes()
+    dv = vectors.get(rel)
+    live = int(num) - (int(dv["cardinality"]) if dv else 0)
     return DataFile(path=rel, size=int(row["size_bytes"]), num_records=int(num), live_rows=live,
-                    partition=partition, keep=keep, stats=_min_max(row, physical))
+                    partition=partition, dv=dict(dv) if dv else None, stats=_min_max(row, physical))
 
 
 def _min_max(row: dict, physical: Mapping[str, str]) -> dict:

@@ -55,7 +55,53 @@ class FileSource:
 
         return open_file
 
+    def locator(self):
+        """A function (uri, DataFile) -> arguments of ``ParquetFileFormat.make_fragment`` (a local path and its
+        filesystem, or an in-memory buffer), or None when the file should be read row group by row group
+        (remote storage without a file cache, so bytes fetched are counted)."""
+        fs_box: dict = {}
+
+        def locate(uri: str, data_file):
+            if "fs" not in fs_box:
+                fs_box["fs"] = resolve(uri, self.storage_options, self.filesystem)[0]
+            fs = fs_box["fs"]
+            path = resolve(uri, self.storage_options, fs)[1]
+            if self.cache is not None:
+                self._add("files_opened", 1)
+                pf_source = self._cached(fs, path, uri, data_file.size)
+                return (str(pf_source),) if not isinstance(pf_source, pa.Buffer) else (pa.BufferReader(pf_source),)
+            if isinstance(fs, pafs.LocalFileSystem):
+                self._add("files_opened", 1)
+                return (path, fs)
+            return None
+
+        return locate
+
+    def bytes_reader(self, keep: int = 4):
+        """A function uri -> bytes for small side files (deletion vectors), remembering the last ``keep``."""
+        recent: dict = {}
+
+        def read(uri: str) -> bytes:
+            if uri in recent:
+                return recent[uri]
+            fs, path = resolve(uri, self.storage_options, self.filesystem)
+            with fs.open_input_stream(path) as fh:
+                data = fh.read()
+            if not isinstance(fs, pafs.LocalFileSystem):
+                self._add("bytes_fetched", len(data))
+            if len(recent) >= keep:
+                recent.pop(next(iter(recent)))
+            recent[uri] = data
+            return data
+
+        return read
+
     def _through_cache(self, fs, path: str, uri: str, size: int) -> pq.ParquetFile:
+        where = self._cached(fs, path, uri, size)
+        return pq.ParquetFile(pa.BufferReader(where) if isinstance(where, pa.Buffer) else str(where))
+
+    def _cached(self, fs, path: str, uri: str, size: int):
+        """The local cached path of the file, or its bytes as a ``pa.Buffer`` when the policy did not admit it."""
         def fetch() -> bytes:
             with fs.open_input_file(path) as fh:
                 data = fh.read()
@@ -64,7 +110,7 @@ class FileSource:
 
         local, data, hit = self.cache.get(uri, size, fetch)
         self._add("cache_hits" if hit else "cache_misses", 1)
-        return pq.ParquetFile(str(local) if local is not None else pa.BufferReader(data))
+        return local if local is not None else pa.py_buffer(data)
 
     def _add(self, name: str, n: int) -> None:
         if n:

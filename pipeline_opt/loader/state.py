@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from pipeline_opt.loader.snapshot import LoaderError
+from pipeline_opt.loader.errors import LoaderError
 
 FORMAT = 1
 PLAN_KEYS = ("batch_size", "world_size", "rank", "seed", "shuffle", "drop_last", "window_rows")

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline_opt.loader.snapshot import LoaderError
+from pipeline_opt.loader.errors import LoaderError
 
 
 def is_tensor_type(t: pa.DataType) -> bool:
@@ -55,16 +55,18 @@ def column_array(name: str, arr, fill_nulls: Optional[Mapping[str, object]]):
     return arr.to_numpy(zero_copy_only=False)
 
 
-def window_arrays(table: pa.Table, perm: Optional[np.ndarray], fill_nulls) -> dict:
-    """Column name → array for one window, rows in ``perm`` order when given."""
+def window_arrays(table: pa.Table, rows: np.ndarray, fill_nulls) -> dict:
+    """Column name → array holding ``table``'s rows ``rows`` in that order (a fresh, writable copy)."""
     out = {}
     for name in table.column_names:
-        arr = column_array(name, table.column(name), fill_nulls)
-        if perm is not None:
-            arr = arr.take(pa.array(perm)) if isinstance(arr, pa.Array) else arr[perm]
-        elif isinstance(arr, np.ndarray) and not arr.flags.writeable:
-            arr = arr.copy()  # Arrow memory is read-only; a tensor a user may write into must own its data
-        out[name] = arr
+        column = table.column(name)
+        if column.null_count:  # nulls of dropped rows (deleted, filtered) must not raise
+            column = column.take(pa.array(rows))
+            arr = column_array(name, column, fill_nulls)
+            out[name] = arr if isinstance(arr, pa.Array) or arr.flags.writeable else arr.copy()
+            continue
+        arr = column_array(name, column, fill_nulls)
+        out[name] = arr.take(pa.array(rows)) if isinstance(arr, pa.Array) else arr[rows]
     return out
 
 

@@ -61,12 +61,19 @@ def _build(spark, root: Path) -> None:
     spark.sql(f"ALTER TABLE delta.`{cm}` RENAME COLUMN k TO k_renamed")
     spark.sql(f"DELETE FROM delta.`{cm}` WHERE id % 9 = 0")
 
+    # one file, a dense deletion vector (a Roaring bitmap container) plus a long run
+    dense = root / "dense"
+    _save(_ids(spark, 0, 20000, 1), dense, options={"delta.enableDeletionVectors": "true"})
+    spark.sql(f"DELETE FROM delta.`{dense}` WHERE (id < 10000 AND id % 2 = 0) OR id BETWEEN 12000 AND 15000")
+
 
 def _expected(root: Path) -> dict:
     return {"dv": (root / "dv", {i for i in range(2000) if i % 10 != 3 and not 100 <= i <= 149}),
             "overwrite": (root / "overwrite", set(range(1000, 1200))),
             "evolve": (root / "evolve", set(range(600))),
-            "colmap": (root / "colmap", {i for i in range(900) if i % 9 != 0})}
+            "colmap": (root / "colmap", {i for i in range(900) if i % 9 != 0}),
+            "dense": (root / "dense", {i for i in range(20000)
+                                       if not ((i < 10000 and i % 2 == 0) or 12000 <= i <= 15000)})}
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pipeline_opt.loader import DeltaDataset, DeltaLoader
 from tests.loader.util import epoch_ids, ids_of
 
 
-@pytest.mark.parametrize("name", ["dv", "overwrite", "evolve", "colmap"])
+@pytest.mark.parametrize("name", ["dv", "overwrite", "evolve", "colmap", "dense"])
 def test_exact_live_rows(tables, name):
     path, expected = tables[name]
     ids = epoch_ids(DeltaDataset(path, batch_size=64, fill_nulls={"extra": -1}))
@@ -21,7 +21,7 @@ def test_exact_live_rows(tables, name):
 def test_deletion_vectors_are_applied_per_file(dv_table):
     path, expected = dv_table
     ds = DeltaDataset(path, batch_size=128)
-    assert any(f.keep is not None for f in ds.snapshot.files)  # Spark wrote DVs, not rewritten files
+    assert any(f.dv is not None for f in ds.snapshot.files)  # Spark wrote DVs, not rewritten files
     assert ds.facts()["total_rows"] == len(expected)
 
 

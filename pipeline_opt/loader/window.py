@@ -1,0 +1,105 @@
+"""Reading one window: the live rows of a run of file segments, decoded in parallel, as a table plus row indexes.
+
+Invariants: the result is ``(table, rows)`` where ``table`` holds every physical row of the window's files (logical
+names, partition columns filled, missing columns null) and ``rows`` indexes exactly the window's live rows in
+segment order — rows a deletion vector or the filter drops are never indexed. Small files (at most ``big_file_rows``
+rows) are decoded together by one Arrow dataset scan (parallel, in C++); bigger files go row group by row group
+through ``FileReader`` so a huge file is never decoded whole for a small segment. Both paths yield the same rows.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pds
+
+from pipeline_opt.loader.deletion_vectors import deleted_rows, keep_mask
+from pipeline_opt.loader.errors import LoaderError
+from pipeline_opt.loader.reader import FileReader
+
+_FORMAT = pds.ParquetFileFormat()
+_ROW = "__pipeline_opt_row__"
+
+
+class WindowReader:
+    def __init__(self, snapshot, columns: Sequence[str], filter_expr, filter_columns: Sequence[str], source,
+                 big_file_rows: int):
+        self.snapshot, self.columns, self.filter_expr, self.source = snapshot, list(columns), filter_expr, source
+        self.read_columns = list(dict.fromkeys([*self.columns, *filter_columns]))
+        self.big_file_rows = big_file_rows
+        self.files = FileReader(snapshot, columns, filter_expr, filter_columns, source=source)
+        self._read_bytes = source.bytes_reader()
+        self._locate = source.locator()
+
+    def read(self, segments) -> tuple:
+        """(table, row indexes) of the live rows of ``segments`` [(file, live start, live stop), ...]."""
+        pieces, run = [], []
+        for seg in segments:
+            f = self.snapshot.files[seg[0]]
+            place = self._locate(self.snapshot.file_uri(f), f) if f.num_records <= self.big_file_rows else None
+            if place is None:
+                if run:
+                    pieces.append(self._small(run))
+                    run = []
+                table = self.files.read(*seg)
+                pieces.append((table, np.arange(table.num_rows, dtype=np.int64)))
+            else:
+                run.append((seg, place))
+        if run:
+            pieces.append(self._small(run))
+        return _concat(pieces)
+
+    def _small(self, run: list) -> tuple:
+        snap = self.snapshot
+        data_cols = [c for c in self.read_columns if c not in snap.partition_columns]
+        schema = pa.schema([pa.field(snap.physical[c], snap.schema.field(c).type) for c in data_cols])
+        frags = [_FORMAT.make_fragment(*place) for _, place in run]
+        raw = pds.FileSystemDataset(frags, schema, _FORMAT).to_table(columns=schema.names, use_threads=True)
+        counts = np.array([snap.files[f].num_records for (f, _, _), _ in run], dtype=np.int64)
+        if int(counts.sum()) != raw.num_rows:
+            raise LoaderError(f"{snap.uri}: files hold {raw.num_rows} rows, the Delta log says {int(counts.sum())}")
+        table = self._logical(raw, run, counts)
+        keep = self._keep(run, counts, table)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        rows = [np.flatnonzero(keep[starts[i]:starts[i + 1]])[a:b] + starts[i] for i, ((_, a, b), _) in enumerate(run)]
+        return table.select(self.columns), np.concatenate(rows)
+
+    def _logical(self, raw: pa.Table, run: list, counts: np.ndarray) -> pa.Table:
+        snap = self.snapshot
+        owner = pa.array(np.repeat(np.arange(len(run)), counts))
+        arrays, names = [], []
+        for c in self.read_columns:
+            if c in snap.partition_columns:
+                values = pa.array([snap.files[f].partition.get(c) for (f, _, _), _ in run], snap.schema.field(c).type)
+                arrays.append(values.take(owner))
+            else:
+                arrays.append(raw.column(snap.physical[c]))
+            names.append(c)
+        return pa.table(arrays, names=names)
+
+    def _keep(self, run: list, counts: np.ndarray, table: pa.Table) -> np.ndarray:
+        """Boolean mask over the run's physical rows: not deleted and (when set) passing the filter."""
+        keep = np.ones(int(counts.sum()), dtype=bool)
+        base = 0
+        for ((f, _, _), _), n in zip(run, counts):
+            dv = self.snapshot.files[f].dv
+            if dv is not None:
+                keep[base:base + n] = keep_mask(int(n), deleted_rows(dv, self._read_bytes, self.snapshot.uri))
+            base += int(n)
+        if self.filter_expr is not None:
+            numbered = table.append_column(_ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+            passing = np.zeros(table.num_rows, dtype=bool)
+            passing[numbered.filter(self.filter_expr).column(_ROW).to_numpy()] = True
+            keep &= passing
+        return keep
+
+
+def _concat(pieces: list) -> tuple:
+    if len(pieces) == 1:
+        return pieces[0]
+    offset, rows = 0, []
+    for table, idx in pieces:
+        rows.append(idx + offset)
+        offset += table.num_rows
+    return pa.concat_tables([t for t, _ in pieces]), np.concatenate(rows)
