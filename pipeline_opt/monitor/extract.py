@@ -20,44 +20,49 @@ class CacheCurves:
 
 
 def cache_curves(data: Any) -> list[CacheCurves]:
-    """Miss-ratio curves per trace: any dict holding ``results`` records with a policy and a miss ratio."""
-    out = []
+    """Miss-ratio curves per trace: any dict holding ``results`` records with a policy and a miss ratio.
+
+    Records may name their own ``trace`` (one flat list for many traces) or inherit the enclosing dict's.
+    """
+    out: dict[str, CacheCurves] = {}
     for path, node in walk(data):
         if not isinstance(node, dict) or not isinstance(node.get("results"), list):
             continue
-        curves = CacheCurves(str(node.get("trace") or path_text(path) or "trace"))
+        default = str(node.get("trace") or path_text(path) or "trace")
         for rec in node["results"]:
             if not isinstance(rec, dict) or "policy" not in rec:
                 continue
             x, y = first_key(rec, r"size_fraction|fraction", r"cache_bytes|size"), first_key(
                 rec, r"^byte_miss_ratio$", r"miss_ratio")
             if x and y:
+                curves = out.setdefault(str(rec.get("trace") or default), CacheCurves(str(rec.get("trace") or default)))
                 curves.metric = y
                 curves.policies.setdefault(str(rec["policy"]), []).append((number(rec[x]), number(rec[y])))
         for rec in node.get("bound") or []:
-            if isinstance(rec, dict):
+            if isinstance(rec, dict) and str(rec.get("trace") or default) in out:
                 x, y = first_key(rec, r"size_fraction|fraction", r"size"), first_key(rec, r"byte_miss|miss")
                 if x and y:
-                    curves.bound.append((number(rec[x]), number(rec[y])))
-        if curves.policies:
-            curves.policies = {p: sorted(v) for p, v in curves.policies.items()}
-            curves.bound.sort()
-            out.append(curves)
-    return out
+                    out[str(rec.get("trace") or default)].bound.append((number(rec[x]), number(rec[y])))
+    for curves in out.values():
+        curves.policies = {p: sorted(v) for p, v in curves.policies.items()}
+        curves.bound.sort()
+    return list(out.values())
 
 
 def training_points(data: Any) -> tuple[list[tuple[str, float, float]], tuple[str, str]]:
-    """(label, memory, speed) per training combination, as ratios to fp32 where the JSON gives them."""
-    for mem_pat, speed_pat, axes in (
-        (r"mem.*(ratio|_x$|vs)|peak.*(ratio|_x$)", r"(speed|tokens|throughput).*(ratio|_x$|vs)|speedup",
-         ("peak memory × fp32", "tokens/s × fp32")),
-        (r"peak|mem", r"tokens_per_s|tokens/s|throughput|speed", ("peak memory", "tokens/s")),
+    """(label, memory, speed) per training plan: ratios to fp32 where the JSON gives them (``memory_x``,
+    ``speed_x``), else absolute peak memory and tokens/s. Predicted figures are never taken for measured ones."""
+    for mem_pats, speed_pats, axes in (
+        ((r"^memory_x$", r"^(peak_)?mem(ory)?_(ratio|x)$", r"^peak.*_(ratio|x)$"),
+         (r"^speed_x$", r"^(speed|tokens_per_s)_(ratio|x)$", r"^speedup$"), ("peak memory × fp32", "tokens/s × fp32")),
+        ((r"^peak_gib$", r"^peak.*(bytes|gib|mb)$", r"^peak"), (r"^tokens_per_s$", r"tokens/s|throughput"),
+         ("peak memory", "tokens/s")),
     ):
         points = []
         for path, node in walk(data):
             if isinstance(node, dict):
-                m, s = first_key(node, mem_pat), first_key(node, speed_pat)
-                if m and s and m != s:
+                m, s = first_key(node, *mem_pats), first_key(node, *speed_pats)
+                if m and s:
                     points.append((label_of(node, path_text(path)), number(node[m]), number(node[s])))
         if points:
             return points, axes

@@ -64,9 +64,11 @@ def miss_ratio_curves(path: Path, policies: dict[str, list[tuple[float, float]]]
                       metric: str, title: str) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, points in sorted(policies.items()):
+    colors = plt.cm.tab20(np.linspace(0, 1, max(len(policies), 2)))
+    for color, (name, points) in zip(colors, sorted(policies.items())):
         xs, ys = zip(*points)
-        ax.plot(xs, ys, marker="o", ms=3, label=name)
+        ours = name == "learned"  # the project's own policy stands out
+        ax.plot(xs, ys, marker="o", ms=3, color="crimson" if ours else color, lw=2.5 if ours else 1, label=name)
     if bound:
         xs, ys = zip(*bound)
         ax.plot(xs, ys, "k--", lw=2, label="offline bound")

@@ -104,10 +104,15 @@ def training(res: Results, out: Path) -> Section:
     data = res.data.get("training_memory")
     if data is None:
         sec.notes.append(_absent(res, "training_memory"))
-        return sec
+        data = res.data.get("training_memory_small")
+        if data is None:
+            return sec
+        sec.notes.append("showing training_memory_small.json: the small CPU variant, not the GPU reference model")
     points, axes = extract.training_points(data)
     if points:
-        sec.images.append(plots.scatter(out / "training_plans.png", points, axes, "training plans"))
+        device = data.get("device") or data.get("gpu") if isinstance(data, dict) else None
+        title = f"training plans ({device})" if device else "training plans"
+        sec.images.append(plots.scatter(out / "training_plans.png", points, axes, title))
     else:
         sec.notes.append("training_memory.json holds no memory/speed pairs")
     return sec
@@ -151,7 +156,7 @@ def metrics(points: list[MetricPoint], source: str, out: Path) -> Section:
 
 def other_results(res: Results) -> Section:
     sec = Section("Other benchmark results")
-    for name in sorted(set(res.data) - set(EXPECTED)):
+    for name in sorted(n for n in res.data if not any(n == e or n.startswith(e + "_") for e in EXPECTED)):
         sec.rows += [(f"{name}: {k}", f"{v:.6g}") for k, v in numeric_leaves(res.data[name], limit=30)]
     return sec
 

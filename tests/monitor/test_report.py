@@ -117,6 +117,14 @@ def test_readers_find_facts_in_nested_and_renamed_shapes(tmp_path):
         {"name": "fp32", "peak_memory_ratio": 1.0, "speedup": 1.0}]}
     points, axes = extract.training_points(training)
     assert ("bf16+compile", 0.76, 8.4) in points and "fp32" in axes[0]
+    plans = {"plans": [{"plan": "bf16", "peak_gib": 3.0, "predicted_speed_x": 1.0, "tokens_per_s": 886,
+                        "memory_x": 0.88, "speed_x": 5.75, "breakdown_gib": {"params": 1.0}}]}
+    assert extract.training_points(plans)[0] == [("bf16", 0.88, 5.75)]  # measured, never predicted
+    del plans["plans"][0]["memory_x"]
+    assert extract.training_points(plans) == ([("bf16", 3.0, 886.0)], ("peak memory", "tokens/s"))
+    flat = {"results": [{"trace": t, "policy": "lru", "size_fraction": 0.1, "byte_miss_ratio": 0.5}
+                        for t in ("a", "b")], "bound": [{"trace": "b", "size_fraction": 0.1, "byte_miss_ratio": 0.1}]}
+    assert [(c.trace, c.bound) for c in extract.cache_curves(flat)] == [("a", []), ("b", [(0.1, 0.1)])]
     loader = {"rows": 10, "results": {"loader_rows_per_s": 2.5e7, "pyarrow_rows_per_s": 2.8e7}}
     assert sorted(v for _, v in extract.throughputs(loader)) == [2.5e7, 2.8e7]
     compaction = {"queries": {"q1": {"before_s": 4.0, "after_s": 0.5}, "q6": {"before_s": 2.0, "after_s": 0.2}},
