@@ -8,6 +8,7 @@ optimizer, scaler, step, plan and the loader's state, so a resumed run continues
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from dataclasses import asdict, dataclass, field
@@ -115,16 +116,17 @@ class Trainer:
         loss, peak, device_peak, method = measure_step(lambda: self._step(batch, meter), self.device, held)
         s = static_bytes(self.model, self.optimizer)
         self.memory.append({"step": self.step_index, "plan": self.plan.name, **asdict(MemoryBreakdown(
-            s.params, s.params if s.grads == 0 else s.grads, s.optimizer_state, meter.get("activations", 0),
+            s.params, s.params if s.grads == 0 else s.grads, s.optimizer_state, meter.get("activations"),
             peak, device_peak, method))})
         return loss
 
     def _step(self, batch: dict, meter: Optional[dict] = None) -> float:
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        with SavedActivations(self.model, self._held, self.budget_bytes) as saved, \
-                self.precision.autocast(self.device.type):
+        counting = self.budget_bytes is not None or (meter is not None and not self.plan.compile)
+        saved = SavedActivations(self.model, self._held, self.budget_bytes) if counting else contextlib.nullcontext()
+        with saved, self.precision.autocast(self.device.type):
             loss = self.forward(batch)
-        if meter is not None:
+        if meter is not None and counting:
             meter["activations"] = saved.bytes
         if self.scaler is not None:
             self.scaler.scale(loss).backward()

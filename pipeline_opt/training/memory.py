@@ -97,7 +97,7 @@ class MemoryBreakdown:
     params: int
     grads: int
     optimizer_state: int
-    activations: int
+    activations: Optional[int]  # None: not counted (a compiled forward runs without saved-tensor hooks)
     peak: int
     device_peak: Optional[int]
     method: str
@@ -117,13 +117,20 @@ def measure_step(step: Callable[[], object], device: torch.device,
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-        used_before = torch.cuda.device_memory_used(device) if hasattr(torch.cuda, "device_memory_used") else None
         out = step()
         torch.cuda.synchronize(device)
-        used_after = torch.cuda.device_memory_used(device) if used_before is not None else None
-        return out, torch.cuda.max_memory_allocated(device), used_after, "cuda caching allocator + driver"
+        return out, torch.cuda.max_memory_allocated(device), _device_used(device), "cuda caching allocator + driver"
     out, peak = _measure_cpu(step)
     return out, held_before + peak, None, "cpu profiler allocation events"
+
+
+def _device_used(device: torch.device) -> Optional[int]:
+    """Device memory in use as the driver sees it (includes CUDA managed memory and other processes)."""
+    try:
+        free, total = torch.cuda.mem_get_info(device)
+        return total - free
+    except RuntimeError:
+        return None
 
 
 def _measure_cpu(step):

@@ -73,6 +73,7 @@ SPEED_PRIORS = {
                                                   "cpu_offload": 2000},
             "fp32_ms_per_ref_step": 400_000.0},
 }
+_CACHE: dict = {}  # (shape) → parameter sizes, (shape, precision) → activation profile; both pure functions
 _REF_FLOPS = 6 * 368e6 * 8192 + 12 * 24 * 1024 * 1024 * 8192
 
 
@@ -85,7 +86,7 @@ def predict(shape: ModelShape, plan: Plan, device: str = "cuda", _cache: Optiona
     prec = get_precision(plan.precision)
     ckpt = checkpointing.parse(plan.checkpointing)
     spec = optimizers.get_spec(plan.optimizer)
-    cache = _cache if _cache is not None else {}
+    cache = _cache if _cache is not None else _CACHE
     if shape not in cache:
         cache[shape] = param_numels(shape)
     numels = cache[shape]
@@ -189,8 +190,7 @@ class PlanChoice:
 def choose(shape: ModelShape, budget_bytes: Optional[int], device: str = "cuda",
            plans: Optional[list[Plan]] = None) -> PlanChoice:
     """Rank ``plans`` (default: all for the device) by predicted speed; pick the fastest that fits."""
-    cache: dict = {}
-    preds = [predict(shape, p, device, cache) for p in (plans or all_plans(device))]
+    preds = [predict(shape, p, device) for p in (plans or all_plans(device))]
     for p in preds:
         p.fits = budget_bytes is None or p.peak_bytes <= budget_bytes
     preds.sort(key=lambda p: (not p.fits, -p.relative_speed, p.peak_bytes))
