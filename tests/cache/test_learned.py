@@ -52,7 +52,7 @@ def test_model_policies_train_online_and_keep_the_contract(name):
 
 def test_learned_falls_back_to_s3fifo_when_the_model_fails():
     keys, sizes = _workload()
-    learned = make("learned", CAPACITY, min_labels=300)
+    learned = make("learned", CAPACITY, min_labels=300, duel=False)
     _replay(learned, keys[:15_000], sizes[:15_000])
     assert learned.trained
 

@@ -1,57 +1,70 @@
-"""``learned``: S3-FIFO's queues with its two fixed rules replaced by an online reuse model (size-aware).
+"""``learned``: S3-FIFO's queues, with its probation rule replaced by an online reuse model where that wins.
 
-S3-FIFO decides twice per object: on a miss, whether to skip the small probation queue (a ghost hit), and when an
-object leaves probation unhit, whether it is dropped. Both rules are fixed windows. Here both ask a learned estimate
-of P(requested again within the horizon) — ``reuse_table.ReuseTable`` over idle time, last gap, frequency and size
-— where the horizon is the time new admissions take to fill the cache. An object goes to (or stays in) the main
-queue when its estimate is at least the online reuse rate of the objects S3-FIFO promotes by its own rule (those hit
-during probation), times ``margin``: the model only moves objects that look as good as what main already holds.
+S3-FIFO decides, when an object leaves the small probation queue, whether it moves to the main queue (it was hit
+during probation) or is dropped. That fixed rule is where it loses to the offline optimum: objects hit once and never
+again are kept, objects that come back a little later are dropped. Here the decision asks a learned estimate of
+P(requested again within the horizon) — ``reuse_table.ReuseTable`` over idle time, last gap, frequency, size and
+request neighbourhood, learned from labelled samples of earlier decisions — where the horizon is the time new
+admissions take to fill the cache; the object moves to main when the estimate is at least ``threshold``.
 
-Invariants: every label comes from requests already seen (``labels.Labeler``); until ``min_labels`` labels exist,
-or if the model raises or costs more than ``slow_us`` per decision, the decisions are exactly S3-FIFO's; model
-memory (table, history of evicted keys, pending samples) is reserved out of the capacity up front, so
-``used_bytes <= capacity_bytes`` holds; caches too small for the reservation run as plain S3-FIFO.
+Whether the model or S3-FIFO's rule decides is itself chosen online by a duel of two shadow caches (metadata only)
+of a ``1/shadow_ratio`` share of the capacity, fed the same spatially sampled ``1/shadow_ratio`` of the keys (as in
+SHARDS): one follows the model, one S3-FIFO's rule; the live cache follows whichever missed fewer bytes recently.
+So where the model does not help, the cache behaves like S3-FIFO. Shadow metadata is reserved like the model's.
+
+Invariants: every label comes from requests already seen (``labels.Labeler``); until ``min_labels`` labels exist, or
+if the model raises or costs more than ``slow_us`` per decision, every decision is S3-FIFO's; model memory (table,
+history of evicted keys, pending samples) is reserved out of the capacity up front, so ``used_bytes <=
+capacity_bytes`` holds; caches too small for the reservation run as plain S3-FIFO.
 """
 from __future__ import annotations
 
 import time
+import zlib
 from collections import OrderedDict
 
 from pipeline_opt.cache.policies import reuse_table
 from pipeline_opt.cache.policies.labels import Labeler
 from pipeline_opt.cache.policies.s3fifo import S3FIFO
 
-ADMIT, KEEP = 0, 1  # the two decisions
-REFERENCE = -1  # label payload marker: an object S3-FIFO promoted by its own rule
+KEEP = 0  # the decision kind in the reuse table (the only one used)
 
 
 class Learned(S3FIFO):
     name = "learned"
-    entry_overhead = 49  # S3-FIFO's entry + last request time, last gap, frequency
+    entry_overhead = 49  # S3-FIFO's entry + last request time, last gap, frequency, neighbourhood
     history_overhead = 24
     sample_bytes = 48
 
-    def __init__(self, capacity_bytes: int, margin: float = 1.0, threshold: float | None = 0.5,
-                 admit_by_model: bool = False, horizon_factor: float = 1.0,
-                 min_labels: int = 500, slow_us: float = 50.0, history_fraction: float = 0.02,
-                 pending_fraction: float = 0.005, **kw):
+    def __init__(self, capacity_bytes: int, threshold: float = 0.5, horizon_factor: float = 1.0,
+                 min_labels: int = 500, slow_us: float = 50.0, history_fraction: float = 0.005,
+                 pending_fraction: float = 0.0025, duel: bool = True, shadow_ratio: int = 4,
+                 shadow_fraction: float = 0.005, shadow_of: "Learned | None" = None, **kw):
         c = int(capacity_bytes)
         self.history_max = min(1 << 20, max(64, int(c * history_fraction / self.history_overhead)))
         max_pending = min(1 << 15, max(64, int(c * pending_fraction / self.sample_bytes)))
-        reserve = reuse_table.BYTES + self.history_max * self.history_overhead + max_pending * self.sample_bytes
-        self.enabled = reserve <= 0.1 * c
-        self.model_bytes = reserve if self.enabled else 0
+        reserve = (reuse_table.BYTES + self.history_max * self.history_overhead + max_pending * self.sample_bytes
+                   + int(shadow_fraction * c * duel))
+        self.enabled = reserve <= 0.15 * c or shadow_of is not None
+        self.model_bytes = reserve if self.enabled and shadow_of is None else 0
         super().__init__(capacity_bytes, **kw)
-        self.threshold, self.admit_by_model = threshold, admit_by_model
-        self.margin, self.horizon_factor, self.min_labels, self.slow_us = margin, horizon_factor, min_labels, slow_us
-        self.table = reuse_table.ReuseTable()
-        self.labeler = Labeler(max_pending)
-        self.meta: dict = {}  # cached key -> [last request, last gap, frequency]
+        self.threshold, self.horizon_factor, self.min_labels, self.slow_us = threshold, horizon_factor, min_labels, slow_us
+        self.owner = shadow_of
+        self.table = shadow_of.table if shadow_of is not None else reuse_table.ReuseTable()
+        self.labeler = Labeler(0 if shadow_of is not None else max_pending)
+        self.shadows = None
+        if duel and self.enabled and shadow_of is None:
+            # the shadows hold keys and sizes only: ~64 bytes per entry, within the reserved shadow budget
+            virtual = max(1, c // shadow_ratio)
+            self.shadows = (Learned(virtual, threshold, duel=False, shadow_of=self),
+                            S3FIFO(virtual, entry_overhead=self.entry_overhead))
+            self.shadow_ratio = shadow_ratio
+            self.shadow_missed = [1.0, 1.0]  # model shadow, S3-FIFO shadow (decayed)
+        self.meta: dict = {}  # cached key -> [last request, last gap, frequency, neighbourhood]
         self.history: OrderedDict = OrderedDict()  # evicted key -> (last request, last gap, frequency)
-        self.ref_pos = self.ref_tot = 1.0
         self.clock = 0
-        self._prev = None
         self.fill_rate = 0.0
+        self._prev = None
         self._admitted = 0
         self._labels: list = []
         self._decide_seconds = 0.0
@@ -61,15 +74,28 @@ class Learned(S3FIFO):
     def trained(self) -> bool:
         return self.enabled and self.table.labels >= self.min_labels
 
+    @property
+    def model_leads(self) -> bool:
+        """Whether the model's shadow has missed no more bytes than S3-FIFO's shadow, recently (always without a duel)."""
+        return self.shadows is None or self.shadow_missed[0] <= self.shadow_missed[1]
+
     def request(self, key, size) -> bool:
-        now = self.clock
+        if self.owner is not None:  # a shadow keeps the live cache's clock, so the model's features agree
+            now = self.clock = self.owner.clock - 1
+        else:
+            now = self.clock
         self.clock = now + 1
         if key in self.labeler.pending:
             self.labeler.on_request(key, now, self._labels)
             self._learn()
+        if self.shadows is not None and not _group(key) % self.shadow_ratio:
+            for i, shadow in enumerate(self.shadows):
+                if not shadow.request(key, size):
+                    self.shadow_missed[i] += size
+                shadow._evicted.clear()
         if not now & 255:
             self._housekeeping(now)
-        ctx = self._context(key, size)
+        ctx = self._context(key)
         m = self.meta.get(key)
         if m is not None:
             m[1], m[0] = now - m[0], now
@@ -90,8 +116,6 @@ class Learned(S3FIFO):
             self.ghost_bytes -= self.ghost.pop(key)
             self.used_bytes -= self.ghost_overhead
             self.main[key] = size
-        elif past is not None and self.admit_by_model and self._wants_main(ADMIT, key, now - past[0], past[1], past[2], size, now, ctx):
-            self.main[key] = size
         else:
             self.small[key] = size
             self.small_bytes += size
@@ -102,55 +126,59 @@ class Learned(S3FIFO):
         self._admitted += size
         return False
 
-    def _wants_main(self, decision: int, key, idle: int, gap: int, freq: int, size: int, now: int, ctx: int) -> bool:
-        """Model decision; records a labelled sample of it. False (S3-FIFO's answer) until trained."""
-        if not self.enabled or self.fill_rate <= 0:
-            return False
-        started = time.perf_counter()
-        try:
-            cell = self.table.cell(decision, idle, gap, freq, size, ctx)
-            self.labeler.add(key, now, self._horizon(), cell)
-            if not self.trained:
-                return False
-            bar = self.threshold if self.threshold is not None else self.margin * self.ref_pos / self.ref_tot
-            return self.table.p(cell) >= bar
-        except Exception:  # a failing model must not break the cache: S3-FIFO from here on
-            self.enabled = False
-            return False
-        finally:
-            self._decide_seconds += time.perf_counter() - started
-            self._decisions += 1
-
     def _evict_small(self) -> None:
         key, size = self.small.popitem(last=False)
         self.small_bytes -= size
         m = self.meta[key]
+        if self._keep(key, m, size, rule=self.freq[key] >= self.move_threshold):
+            self.main[key] = size
+            self.freq[key] = 0
+            return
+        self._drop(key, size)
+        self.ghost[key] = size
+        self.ghost_bytes += size
+        self.used_bytes += self.ghost_overhead
+        while self.ghost_bytes > self.ghost_target:
+            self.ghost_bytes -= self.ghost.popitem(last=False)[1]
+            self.used_bytes -= self.ghost_overhead
+
+    def _keep(self, key, m: list, size: int, rule: bool) -> bool:
+        """Move to main? Records a labelled sample; answers with S3-FIFO's ``rule`` unless the model decides."""
+        if self.owner is not None:  # a shadow asks the live cache's model, and always follows it once trained
+            if not (self.owner.trained and self.owner.enabled):
+                return rule
+            try:
+                return self.table.p(self.table.cell(KEEP, self.clock - m[0], m[1], m[2], size, m[3])) >= self.threshold
+            except Exception:  # the live cache's model failed: S3-FIFO from here on, there too
+                self.owner.enabled = False
+                return rule
+        if not self.enabled or self.fill_rate <= 0:
+            return rule
         now = self.clock
-        if self.freq[key] >= self.move_threshold and not self.trained:
-            if self.enabled and self.fill_rate > 0:
-                self.labeler.add(key, now, self._horizon(), REFERENCE)
-            self.main[key] = size
-            self.freq[key] = 0
-        elif self._wants_main(KEEP, key, now - m[0], m[1], m[2], size, now, m[3]):
-            self.main[key] = size
-            self.freq[key] = 0
-        else:
-            self._drop(key, size)
-            self.ghost[key] = size
-            self.ghost_bytes += size
-            self.used_bytes += self.ghost_overhead
-            while self.ghost_bytes > self.ghost_target:
-                self.ghost_bytes -= self.ghost.popitem(last=False)[1]
-                self.used_bytes -= self.ghost_overhead
+        started = time.process_time()
+        try:
+            cell = self.table.cell(KEEP, now - m[0], m[1], m[2], size, m[3])
+            self.labeler.add(key, now, self._horizon(), cell)
+            if not self.trained:
+                return rule
+            if not self.model_leads:
+                return rule
+            return self.table.p(cell) >= self.threshold
+        except Exception:  # a failing model must not break the cache: S3-FIFO from here on
+            self.enabled = False
+            return rule
+        finally:
+            self._decide_seconds += time.process_time() - started
+            self._decisions += 1
 
-    def _context(self, key, size) -> int:
-        """0: not a sequential continuation of the previous request; 1: continues a new run; 2: a re-read run.
+    def _context(self, key) -> int:
+        """0: not a continuation of the previous request; 1: continues a new run; 2: continues a re-read run.
 
-        Block traces read runs of neighbouring keys; whether the run's previous object had been read before says
-        whether this run is being re-read. Non-integer keys are always context 0.
+        Block traces read runs of neighbouring integer keys; whether the run's previous object had been read before
+        tells a re-read run from a first read. Other keys are always context 0.
         """
         prev, self._prev = self._prev, key
-        if prev is None or not isinstance(key, int) or not 0 < key - prev <= 256:
+        if prev is None or type(key) is not int or type(prev) is not int or not 0 < key - prev <= 256:
             return 0
         pm = self.meta.get(prev)
         return 2 if pm is not None and pm[2] > 1 else 1
@@ -170,11 +198,7 @@ class Learned(S3FIFO):
 
     def _learn(self) -> None:
         for cell, _, positive in self._labels:
-            if cell == REFERENCE:
-                self.ref_pos = 0.999 * self.ref_pos + positive
-                self.ref_tot = 0.999 * self.ref_tot + 1.0
-            else:
-                self.table.update(cell, positive)
+            self.table.update(cell, positive)
         self._labels.clear()
 
     def _housekeeping(self, now: int) -> None:
@@ -184,7 +208,15 @@ class Learned(S3FIFO):
             self.fill_rate = rate if self.fill_rate <= 0 else 0.99 * self.fill_rate + 0.01 * rate
         self.labeler.expire(now, self._labels)
         self._learn()
+        if self.shadows is not None and not now & 0x3FFF:  # the duel follows recent behaviour
+            self.shadow_missed = [v * 0.7 + 1 for v in self.shadow_missed]
         if self._decisions >= 4096:
             if 1e6 * self._decide_seconds / self._decisions > self.slow_us:
                 self.enabled = False
             self._decide_seconds, self._decisions = 0.0, 0
+
+
+def _group(key) -> int:
+    """A stable pseudo-random group in 0..31, the same in every process (spatial sampling for the shadows)."""
+    h = key * 2654435761 if type(key) is int else zlib.crc32(repr(key).encode())
+    return (h >> 11) & 31

@@ -138,7 +138,7 @@ class SampledPolicy(CachePolicy):
         idx = (self._rand[self._rand_at:self._rand_at + k] * n).astype(np.int64)
         self._rand_at += k
         age = now - self.last[idx]
-        started = time.perf_counter()
+        started = time.process_time()
         try:
             x = self.features(idx, age)
             keep = self.score(x)
@@ -148,7 +148,7 @@ class SampledPolicy(CachePolicy):
         except Exception:  # a failing model must not break the cache: fall back for good
             self.enabled, x = False, None
             victim = int(idx[int(np.argmax(age))])
-        self._score_seconds += time.perf_counter() - started
+        self._score_seconds += time.process_time() - started
         self._scored += 1
         if self.horizon > 0 and x is not None:
             for j in range(min(self.samples_per_eviction, k)):
