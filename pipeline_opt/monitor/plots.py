@@ -118,7 +118,8 @@ def series(path: Path, lines: dict[str, tuple[Sequence[float], Sequence[float]]]
     fig, ax = plt.subplots(figsize=(7, 3.4))
     t0 = min((min(ts) for ts, _ in lines.values() if len(ts)), default=0.0)
     for label, (ts, values) in sorted(lines.items()):
-        ax.plot(np.asarray(ts) - t0, values, marker=".", ms=3, label=label)
+        dense = len(values) > 40  # many noisy samples read better as dots than as a zig-zag line
+        ax.plot(np.asarray(ts) - t0, values, marker=".", ms=3, ls="" if dense else "-", label=label)
     ax.set(xlabel="seconds since first point", ylabel=ylabel, title=title)
     ax.legend(fontsize=7)
     return _save(fig, path)

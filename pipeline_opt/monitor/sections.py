@@ -15,6 +15,9 @@ from pipeline_opt.monitor.results import EXPECTED, Results, numeric_leaves
 from pipeline_opt.monitor.store import summarize
 
 
+SERIES_LABELS = ("arm", "table", "query", "op", "phase")  # labels that split a metric into lines
+
+
 @dataclass
 class Section:
     title: str
@@ -145,7 +148,8 @@ def metrics(points: list[MetricPoint], source: str, out: Path) -> Section:
         lines: dict[str, tuple[list[float], list[float]]] = {}
         for p in sorted(points, key=lambda p: p.ts):
             if p.name.startswith(prefix):
-                ts, vs = lines.setdefault(p.name, ([], []))
+                keys = [f"{k}={p.labels[k]}" for k in SERIES_LABELS if k in p.labels]
+                ts, vs = lines.setdefault(" ".join([p.name, *keys]), ([], []))
                 ts.append(p.ts)
                 vs.append(p.value)
         if lines:
