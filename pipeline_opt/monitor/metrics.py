@@ -1,9 +1,10 @@
 """The recorder jobs call as they run: latency, throughput, cache hit rate, memory and events.
 
-Invariants: recording never raises into the job (a failing sink loses points, not the job's work; the failure is kept
-in ``Recorder.sink_errors``); every point carries the run id, the job and string labels; names are fixed strings
-(``METRICS``) so triggers and the report find them; points are buffered and flushed to the sinks in batches
-(``flush_every``), on ``flush()`` and when the recorder is used as a context manager and closes.
+Invariants: recording never raises into the job (a failing sink loses points, not the job's work; a failing
+listener misses that point; both failures are kept in ``Recorder.sink_errors``); every point carries the run id,
+the job and string labels; names are fixed strings (``METRICS``) so triggers and the report find them; points are
+buffered and flushed to the sinks in batches (``flush_every``), on ``flush()`` and when the recorder is used as a
+context manager and closes.
 """
 from __future__ import annotations
 
@@ -88,7 +89,10 @@ class Recorder:
                             {k: str(v) for k, v in labels.items()})
         self._buffer.append(point)
         for listener in self.listeners:
-            listener(point)
+            try:
+                listener(point)
+            except Exception as e:  # a failing guard or exporter must not fail the job either
+                self.sink_errors.append(f"listener {getattr(listener, '__qualname__', listener)}: {e}")
         if len(self._buffer) >= self.flush_every:
             self.flush()
         return point

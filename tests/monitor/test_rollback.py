@@ -135,3 +135,14 @@ def test_streams_split_by_label_are_judged_against_their_own_baseline(tmp_path):
         fired += watch.observe(MetricPoint(t, "latency.query", "timer", 10.0, labels={"table": "big"}))
         fired += watch.observe(MetricPoint(t, "latency.query", "timer", 0.3, labels={"table": "small"}))
     assert [f.metric for f in fired] == ["latency.query[table=small]"]
+
+
+def test_a_revert_that_cannot_happen_is_reported_not_raised_into_the_job(tmp_path):
+    clock = SimulatedClock()
+    store = ConfigStore(tmp_path)
+    store.put("cache", {"policy": "lru"})  # no previous version to revert to
+    rec = Recorder(clock=clock)
+    RollbackGuard(store, "cache", Baseline({}), recorder=rec)
+    rec.oom(op="step")  # fires; the revert fails inside the listener
+    assert any("no previous version" in e for e in rec.sink_errors)
+    assert store.head("cache") == 1
