@@ -61,7 +61,7 @@ def _compact(args):
     jobs = jobs_from_args(args)  # every input is checked before Spark starts
     from pipeline_opt.spark import get_spark
 
-    spark = get_spark("pipeline_opt-compact")
+    spark = None if args.dry_run else get_spark("pipeline_opt-compact")  # a plan needs only the log
     say = (lambda msg: print(f"[compact] {msg}", file=sys.stderr, flush=True))
     results = [compact_table(spark, path, options, dry_run=args.dry_run, progress=say) for path, options in jobs]
     if args.json:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from pipeline_opt.config import format_size
+from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.tables.health import load_files
 from pipeline_opt.tables.partition_filter import PartitionFilter
 from pipeline_opt.tables.plan import CompactionPlan, PartitionPlan, Window, plan_compaction
@@ -124,6 +125,7 @@ def compact_table(spark, path: str, options: CompactOptions, dry_run: bool = Fal
     """Plan, then (unless ``dry_run``) compact the table batch by batch, verifying each commit."""
     start = time.monotonic()
     files = load_files(path)
+    _check_columns(path, files, options)
     plan = _plan(path, options, files)
     result = CompactionResult(str(path), dry_run, plan, rows_before=_live_rows(files),
                               share_inside_before=_share_inside(files, options.window))
@@ -141,6 +143,13 @@ def compact_table(spark, path: str, options: CompactOptions, dry_run: bool = Fal
     result.rows_after, result.share_inside_after = _live_rows(after), _share_inside(after, options.window)
     result.duration_s = time.monotonic() - start
     return result
+
+
+def _check_columns(path: str, files, options: CompactOptions) -> None:
+    for column in options.zorder_by + options.cluster_by:
+        if column not in files.columns or column in files.partition_columns:
+            raise PipelineOptError(f"{path}: cannot order by {column!r}; data columns: "
+                                   f"{[c for c in files.columns if c not in files.partition_columns]}")
 
 
 def _plan(path: str, options: CompactOptions, files=None) -> CompactionPlan:

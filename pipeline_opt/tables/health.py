@@ -113,6 +113,7 @@ class TableFiles:
     rows: np.ndarray
     deleted: np.ndarray
     groups: dict[tuple, np.ndarray]  # partition values (as strings or None) → file indexes
+    columns: list[str] = field(default_factory=list)
 
     @property
     def table_bytes(self) -> int:
@@ -131,7 +132,8 @@ def load_files(path: str, version: Optional[int] = None, storage_options=None) -
     sizes, rows = _int_column(actions, "size_bytes"), _int_column(actions, "num_records")
     deleted = _deleted_rows(dt, paths) if "deletionVectors" in (dt.protocol().reader_features or []) else \
         np.zeros(len(paths), dtype=np.int64)
-    return TableFiles(dt.version(), part_cols, paths, sizes, rows, deleted, _group(actions, part_cols))
+    columns = [f.name for f in dt.schema().fields]
+    return TableFiles(dt.version(), part_cols, paths, sizes, rows, deleted, _group(actions, part_cols), columns)
 
 
 def _group(actions: pa.Table, part_cols: list[str]) -> dict[tuple, np.ndarray]:

@@ -38,7 +38,7 @@ def test_filter_counts_ignore_literals_and_count_once_per_query():
 
 
 def test_small_partitioned_table_is_advised_to_drop_partitioning_and_apply_is_one_verified_commit(spark, tmp_path):
-    path = _build(spark, tmp_path / "t", partition_by=["part"])
+    path = _build(spark, tmp_path / "t", partition_by=["part"], props={"delta.dataSkippingNumIndexedCols": "5"})
     advice = advise(spark, path)
     assert advice.current_partition_by == ["part"] and advice.partition_by == [] and advice.cluster_by == []
     assert advice.layout == "none" and advice.changes_layout
@@ -51,6 +51,7 @@ def test_small_partitioned_table_is_advised_to_drop_partitioning_and_apply_is_on
     assert applied["changed"] and applied["commits"] == 1 and applied["verified_checks"] > 0
     detail = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").collect()[0]
     assert list(detail["partitionColumns"]) == []
+    assert detail["properties"].get("delta.dataSkippingNumIndexedCols") == "5"  # user properties survive
     after = fingerprint(spark, path)
     assert (after.rows, after.row_checksum) == (before.rows, before.row_checksum)
     assert spark.read.format("delta").option("versionAsOf", before.version).load(path).count() == 3000
