@@ -9,7 +9,7 @@ from pipeline_opt.cli import add_json_flag
 def register(sub) -> None:
     p = sub.add_parser("report", help="HTML report with plots from benchmark results and the metrics table")
     p.add_argument("--out", required=True, type=Path, help="folder to write index.html and the PNG plots into")
-    p.add_argument("--results", type=Path, default=Path("benchmarks/results"),
+    p.add_argument("--results", type=Path, default=None,
                    help="folder of benchmark JSON results (default benchmarks/results)")
     p.add_argument("--metrics", default=None, help="Delta table of metrics written by the jobs")
     p.add_argument("--table", action="append", default=[], metavar="PATH",
@@ -32,7 +32,10 @@ def _report(args):
     for table in args.table:
         if not is_remote(table):
             check_local_table(table)
-    return build_report(args.out, args.results, args.metrics, args.table, configs=args.configs)
+    from pipeline_opt.monitor.results import default_results_dir
+
+    results = args.results if args.results is not None else default_results_dir()
+    return build_report(args.out, results, args.metrics, args.table, configs=args.configs)
 
 
 def _metrics(args):

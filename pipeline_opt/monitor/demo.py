@@ -6,12 +6,14 @@ drill runs on a simulated clock with injected latencies and is labelled as a dri
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from pipeline_opt.monitor.ab import Rollout, apply_outcome, bucket, run_rollout
 from pipeline_opt.monitor.metrics import Recorder
 from pipeline_opt.monitor.report import build_report
+from pipeline_opt.monitor.results import default_results_dir
 from pipeline_opt.monitor.rollback import Baseline, RollbackGuard, SimulatedClock
 from pipeline_opt.monitor.sections import table_file_sizes
 from pipeline_opt.monitor.store import DeltaSink, read_metrics, summarize
@@ -22,8 +24,9 @@ REPEATS = 2
 COLUMNS = {"lineitem": ["l_quantity", "l_extendedprice", "l_discount"], "orders": ["o_totalprice"]}
 
 
-def run(lakehouse: Path, out: Path, results_dir: Path = Path("benchmarks/results")) -> dict:
+def run(lakehouse: Path, out: Path, results_dir: Optional[Path] = None) -> dict:
     lakehouse, out = Path(lakehouse), Path(out)
+    results_dir = results_dir if results_dir is not None else default_results_dir()
     out.mkdir(parents=True, exist_ok=True)
     metrics, store = out / "_metrics", ConfigStore(out / "_configs")
     tables = [lakehouse / t for t in TABLES if (lakehouse / t / "_delta_log").is_dir()]
@@ -58,15 +61,16 @@ def read_table(rec: Recorder, table: Path) -> None:
 
 
 def scan_rows(table: Path, version, columns: list[str]) -> int:
-    """Live rows of a full scan of ``columns`` through the loader (deletion vectors applied, files from the log)."""
-    try:
-        from pipeline_opt.loader import DeltaDataset
+    """Live rows of a full scan of ``columns``, files from the Delta log: delta-rs where it can read the table,
+    the loader (which applies deletion vectors itself) where the table enables deletion vectors."""
+    from pipeline_opt.deltatable import open_table
 
-        dataset = DeltaDataset(str(table), columns=columns or None, batch_size=65536, version=version)
-    except ImportError:  # no torch: delta-rs reads tables without deletion vectors
-        from pipeline_opt.deltatable import open_table
+    dt = open_table(table, version=version)
+    if "deletionVectors" not in (dt.protocol().reader_features or []):
+        return dt.to_pyarrow_table(columns=columns or None).num_rows
+    from pipeline_opt.loader import DeltaDataset
 
-        return open_table(table, version=version).to_pyarrow_table(columns=columns or None).num_rows
+    dataset = DeltaDataset(str(table), columns=columns or None, batch_size=65536, version=version)
     return sum(len(next(iter(batch.values()))) for batch in dataset)
 
 

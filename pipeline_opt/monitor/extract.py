@@ -70,18 +70,33 @@ def training_points(data: Any) -> tuple[list[tuple[str, float, float]], tuple[st
 
 
 def throughputs(data: Any) -> list[tuple[str, float]]:
-    """(label, rows/s): records with a throughput key, or plain ``…rows_per_s`` entries."""
+    """(label, rows/s) per reader: a ``throughput`` mapping of case → summary (median, else best, else plain
+    rows/s), else records with a throughput key, else plain ``…rows_per_s`` entries. Per-run lists are skipped."""
+    cases = data.get("throughput") if isinstance(data, dict) else None
+    if isinstance(cases, dict):
+        found = [(str(name), number(first_value(v, "median_rows_per_s", "best_rows_per_s", "rows_per_s")))
+                 for name, v in cases.items() if isinstance(v, dict)]
+        if [v for _, v in found if v is not None]:
+            return [(name, v) for name, v in found if v is not None]
     pattern = r"rows_per_s|rows/s|throughput|samples_per_s"
     out = []
     for path, node in walk(data):
-        if isinstance(node, dict):
-            key = first_key(node, pattern)
-            if key and any(isinstance(v, str) for v in node.values()):
-                out.append((label_of(node, path_text(path)), number(node[key])))
-            elif key:
-                out += [(path_text(path + (k,)), number(v)) for k, v in node.items()
-                        if re.search(pattern, str(k), re.I) and number(v) is not None]
+        if not isinstance(node, dict) or "runs" in path:
+            continue
+        key = first_key(node, pattern)
+        if key and any(isinstance(v, str) for v in node.values()):
+            out.append((label_of(node, path_text(path)), number(node[key])))
+        elif key:
+            out += [(path_text(path + (k,)), number(v)) for k, v in node.items()
+                    if re.search(pattern, str(k), re.I) and number(v) is not None]
     return out
+
+
+def first_value(record: dict, *keys: str) -> Any:
+    for key in keys:
+        if number(record.get(key)) is not None:
+            return record[key]
+    return None
 
 
 def latency_pairs(data: Any) -> list[tuple[str, float, float]]:

@@ -6,7 +6,7 @@ report does not hold memory; labels come from the data, units are on the axes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -88,11 +88,17 @@ def scatter(path: Path, points: list[tuple[str, float, float]], axes: tuple[str,
     return _save(fig, path)
 
 
-def hbars(path: Path, items: list[tuple[str, float]], unit: str, title: str) -> Path:
+def hbars(path: Path, items: list[tuple[str, float]], unit: str, title: str,
+          reference: Optional[float] = None) -> Path:
+    """Horizontal bars; with ``reference`` each bar is annotated with its ratio to it."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 0.4 * len(items) + 1.5))
     labels, values = [i[0] for i in items], [i[1] for i in items]
     ax.barh(np.arange(len(items)), values)
+    if reference:
+        for i, v in enumerate(values):
+            ax.annotate(f"{v / reference:.2f}×", (v, i), va="center", xytext=(3, 0), textcoords="offset points",
+                        fontsize=7)
     ax.set_yticks(np.arange(len(items)), [label[-50:] for label in labels], fontsize=7)
     ax.invert_yaxis()
     ax.set(xlabel=unit, title=title)

@@ -129,9 +129,18 @@ def loader(res: Results, out: Path) -> Section:
         return sec
     items = extract.throughputs(data)
     if items:
-        sec.images.append(plots.hbars(out / "loader_throughput.png", items, "rows/s", "throughput"))
+        raw = next((v for name, v in items if "pyarrow_scan" in name or "raw" in name), None)
+        sec.images.append(plots.hbars(out / "loader_throughput.png", items, "rows/s",
+                                      "rows/s per reader" + (" (ratio to the raw pyarrow scan)" if raw else ""),
+                                      reference=raw))
     else:
         sec.notes.append("loader.json holds no throughput figures")
+    ratios = data.get("ratios") if isinstance(data, dict) else None
+    if isinstance(ratios, dict):
+        sec.rows += [(str(k), f"{v:.3g}") for k, v in ratios.items() if isinstance(v, (int, float))]
+    for key in ("memory_growth_4x_vs_1x",):
+        if isinstance(data, dict) and isinstance(data.get(key), (int, float)):
+            sec.rows.append((key, f"{data[key]:.3g}"))
     return sec
 
 

@@ -127,6 +127,10 @@ def test_readers_find_facts_in_nested_and_renamed_shapes(tmp_path):
     assert [(c.trace, c.bound) for c in extract.cache_curves(flat)] == [("a", []), ("b", [(0.1, 0.1)])]
     loader = {"rows": 10, "results": {"loader_rows_per_s": 2.5e7, "pyarrow_rows_per_s": 2.8e7}}
     assert sorted(v for _, v in extract.throughputs(loader)) == [2.5e7, 2.8e7]
+    loader = {"throughput": {"pyarrow_scan": {"best_rows_per_s": 3e7, "median_rows_per_s": 2.8e7,
+                                              "runs": [{"rows_per_s": 1.0}]},
+                             "loader_shuffle_w0": {"best_rows_per_s": 2.6e7, "runs": [{"rows_per_s": 2.0}]}}}
+    assert extract.throughputs(loader) == [("pyarrow_scan", 2.8e7), ("loader_shuffle_w0", 2.6e7)]
     compaction = {"queries": {"q1": {"before_s": 4.0, "after_s": 0.5}, "q6": {"before_s": 2.0, "after_s": 0.2}},
                   "file_sizes_before": [1, 2, 3], "file_sizes_after": [6]}
     assert extract.latency_pairs(compaction) == [("queries/q1", 4.0, 0.5), ("queries/q6", 2.0, 0.2)]
