@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, is_dataclass
@@ -85,6 +86,28 @@ def _copy(spark, _store, src: str, dest: str, partition_by=()) -> dict:
     return {"rows": spark.read.format("delta").load(for_engine(dest, "spark")).count()}
 
 
+@step("train")
+def _train(spark, _store, config: str, table: str | None = None, steps: int | None = None,
+           checkpoint_dir: str | None = None) -> dict:
+    """``pipeline-opt train``'s job under ``TorchDistributor`` on this session's master: local mode on
+    ``local[N]``, one barrier task per process on a cluster (gloo on CPU)."""
+    from dataclasses import asdict, replace
+
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    from pipeline_opt.cluster import master_kind
+    from pipeline_opt.config import TrainingConfig, load
+    from pipeline_opt.training import job
+
+    cfg = load(config, TrainingConfig)
+    cfg = replace(cfg, **{k: v for k, v in (("steps", steps), ("checkpoint_dir", checkpoint_dir)) if v is not None})
+    local = master_kind(spark.sparkContext.master) == "local"
+    distributor = TorchDistributor(num_processes=cfg.num_processes, local_mode=local,
+                                   use_gpu=job.resolve_device(cfg) == "cuda")
+    out = distributor.run(job._distributed_worker, asdict(cfg), table)
+    return {**out, "local_mode": local}
+
+
 def _target(spec: dict) -> str:
     return spec.get("dest") or spec.get("path") or ""
 
@@ -109,6 +132,9 @@ def run_steps(steps: list[dict], master: str | None, store: ObjectStore | None, 
         for uri in remote:
             preflight(uri, store)
         confs = {**s3a_jar_confs(), **store.spark_confs(), **confs}
+    # Python workers on executors (UDFs, TorchDistributor tasks) start PYSPARK_PYTHON; the builder conf alone is
+    # not read for them, so the driver's interpreter (with numpy, torch, pipeline_opt) is the default.
+    os.environ.setdefault("PYSPARK_PYTHON", confs.get("spark.pyspark.python", sys.executable))
     spark = get_spark("pipeline_opt-cluster-driver", master=master, conf=confs)
     results, seconds = [], []
     for spec in steps:

@@ -2,22 +2,32 @@
 loopback, started once per session and stopped afterwards; plus small Delta tables built without Spark."""
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from pipeline_opt.cluster import StandaloneCluster, free_port
+from pipeline_opt.cluster import StandaloneCluster
 from pipeline_opt.storage import ObjectStore
+from pipeline_opt.storage.local_server import MotoServer
 
 BUCKET = "lake"
+WINDOW = {"min_file_size": 100_000, "max_file_size": 1_000_000}
+VACUUM = {"retention_hours": 0, "allow_unsafe": True, "dry_run": False}
+S3_TABLE = f"s3a://{BUCKET}/events-from-cluster"
+TRAINING_YML = """\
+table: {table}
+features: [y, part]
+label: x
+batch_size: 64
+steps: 4
+precision: fp32
+optimizer: adamw
+device: cpu
+num_processes: 2
+checkpoint_every: 2
+model: {{kind: mlp, hidden: 16, layers: 1}}
+"""
 
 
 @pytest.fixture(scope="session")
@@ -27,52 +37,11 @@ def cluster(tmp_path_factory):
         yield c
 
 
-def _wait_port(port: int, proc, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"moto server did not listen on {port}")
-
-
-def _iam_user(endpoint: str) -> tuple[str, str]:
-    """An IAM user with full rights; moto checks signatures against its keys from then on."""
-    import boto3
-
-    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
-    iam.create_user(UserName="lake")
-    key = iam.create_access_key(UserName="lake")["AccessKey"]
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-    iam.put_user_policy(UserName="lake", PolicyName="all", PolicyDocument=json.dumps(policy))
-    return key["AccessKeyId"], key["SecretAccessKey"]
-
-
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory):
-    """``ObjectStore`` of a moto S3 server that enforces credentials, with bucket ``lake``."""
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
-    # The first 3 requests (the IAM bootstrap) go unsigned; every later request must carry a valid signature.
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_port(port, proc)
-        endpoint = f"http://127.0.0.1:{port}"
-        key_id, secret = _iam_user(endpoint)
-        store = ObjectStore(endpoint=endpoint, access_key_id=key_id, secret_access_key=secret)
-        store.boto3_client().create_bucket(Bucket=BUCKET)
+    """``ObjectStore`` of a moto S3 server on loopback that enforces credentials, with bucket ``lake``."""
+    with MotoServer(tmp_path_factory.mktemp("moto"), buckets=(BUCKET,)) as store:
         yield store
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def bucket_keys(store: ObjectStore, bucket: str = BUCKET) -> list[str]:
@@ -109,3 +78,56 @@ def table_copy(small_table, tmp_path):
         shutil.copytree(small_table, dest)
         return dest
     return copy
+
+
+def _cluster_steps(path: str, config: str, checkpoints: str) -> list[dict]:
+    return [{"op": "executors"},
+            {"op": "health", "path": path},
+            {"op": "compact", "path": path, **WINDOW},
+            {"op": "vacuum", "path": path, **VACUUM},
+            {"op": "health", "path": path},
+            {"op": "fingerprint", "path": path},
+            {"op": "copy", "src": path, "dest": S3_TABLE, "partition_by": ["part"]},
+            {"op": "fingerprint", "path": S3_TABLE},
+            {"op": "train", "config": config, "checkpoint_dir": checkpoints},
+            {"op": "train", "config": config, "checkpoint_dir": checkpoints, "steps": 6}]
+
+
+class ClusterRun:
+    """The cluster driver in flight; ``facts`` waits for it and names each step's result."""
+
+    NAMES = ["executors", "health", "compact", "vacuum", "health_after", "fingerprint", "copy", "s3_fingerprint",
+             "train", "train_resumed"]
+
+    def __init__(self, run, path: Path, checkpoints: Path):
+        self.run, self.path, self.checkpoints = run, path, checkpoints
+
+    @property
+    def facts(self) -> dict:
+        result = self.run.result()
+        return {**dict(zip(self.NAMES, result["steps"])), "seconds": dict(zip(self.NAMES, result["seconds"]))}
+
+    def __getitem__(self, name: str):
+        return self.facts[name]
+
+
+@pytest.fixture(scope="session")
+def cluster_run(cluster, s3, small_table, tmp_path_factory):
+    """ONE driver application on the cluster (Spark start-up is the dominant cost), started at once and collected
+    when a test needs it: health, verified compaction, VACUUM, content fingerprint, an s3a write, and `train`
+    under TorchDistributor twice (the second resumes from the first's checkpoints)."""
+    from pipeline_opt.cluster import DriverRun, cluster_confs, driver_args, store_env
+
+    root = tmp_path_factory.mktemp("cluster-run")
+    path = root / "events"
+    shutil.copytree(small_table, path)
+    config = root / "training.yml"
+    config.write_text(TRAINING_YML.format(table=path))
+    checkpoints = root / "checkpoints"
+    steps = _cluster_steps(str(path), str(config), str(checkpoints))
+    confs = cluster_confs(executor_memory="768m", driver_host="127.0.0.1")
+    run = DriverRun(driver_args(cluster.master_url, steps, confs), env=store_env(s3), timeout_s=840)
+    yield ClusterRun(run, path, checkpoints)
+    if run.proc.poll() is None:
+        run.proc.kill()
+        run.proc.wait()
