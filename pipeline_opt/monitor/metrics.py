@@ -79,6 +79,7 @@ class Recorder:
         self.sinks, self.clock, self.flush_every = list(sinks), clock, flush_every
         self.listeners: list[Callable[[MetricPoint], None]] = []
         self.sink_errors: list[str] = []
+        self.prometheus = None  # a PrometheusServer serving this recorder's metrics, stopped on close()
         self._buffer: list[MetricPoint] = []
 
     # ------------------------------------------------------------------ recording
@@ -150,11 +151,17 @@ class Recorder:
                 self.sink_errors.append(f"{type(sink).__name__}: {e}")
         return len(points)
 
+    def close(self) -> None:
+        self.flush()
+        if self.prometheus is not None:
+            self.prometheus.stop()
+            self.prometheus = None
+
     def __enter__(self) -> "Recorder":
         return self
 
     def __exit__(self, *exc) -> None:
-        self.flush()
+        self.close()
 
 
 def host_rss_bytes() -> int:

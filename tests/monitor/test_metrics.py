@@ -102,3 +102,25 @@ def test_gpu_memory_is_sampled_under_cuda():
     sample = Recorder().memory()
     assert sample["memory.gpu_allocated_bytes"] >= block.numel()
     assert sample["memory.gpu_peak_bytes"] >= sample["memory.gpu_allocated_bytes"]
+
+
+def test_wiring_builds_recorder_prometheus_and_guard_from_config(tmp_path):
+    from pipeline_opt.config import MonitorConfig
+    from pipeline_opt.monitor.rollback import Baseline
+    from pipeline_opt.monitor.versions import ConfigStore
+    from pipeline_opt.monitor.wiring import guard_for, recorder_for
+
+    cfg = MonitorConfig(metrics_table=str(tmp_path / "_metrics"), config_store=str(tmp_path / "_configs"),
+                        prometheus_port=0)
+    store = ConfigStore(cfg.config_store)
+    store.put("training", {"precision": "fp32"})
+    store.put("training", {"precision": "bf16"})
+    Baseline({"latency.step": 1.0}).save(tmp_path / "baseline.json")
+    with recorder_for("train", cfg) as rec:
+        guard = guard_for("training", rec, tmp_path / "baseline.json", cfg)
+        rec.oom(op="step")
+        body = urllib.request.urlopen(f"http://127.0.0.1:{rec.prometheus.port}/metrics", timeout=5).read().decode()
+    assert rec.prometheus is None  # closed with the recorder
+    assert guard.event.firing.trigger == "oom" and store.get("training").config == {"precision": "fp32"}
+    assert "pipeline_opt_event_oom_total" in body
+    assert {p.name for p in read_metrics(cfg.metrics_table)} == {"event.oom", "event.rollback"}
