@@ -86,3 +86,34 @@ def test_equal_candidate_within_margin_advances():
     rng = np.random.default_rng(3)
     decision = Rollout("same").evaluate(rng.normal(10, 1, 400), rng.normal(10, 1, 400))
     assert decision.action == "advance"
+
+
+def test_rollout_of_compaction_settings_on_real_delta_tables(tmp_path):
+    """Units are real tables; each arm compacts its tables with its own setting; the metric is files per scan."""
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    def make_tables(prefix):
+        paths = []
+        for t in range(16):
+            path = tmp_path / f"{prefix}{t}"
+            for i in range(6):
+                write_deltalake(path, pa.table({"id": np.arange(i * 200, (i + 1) * 200)}), mode="append")
+            paths.append(path)
+        return paths
+
+    def files_after(settings):
+        def measure(path, side):
+            target = settings[side]
+            if target:
+                DeltaTable(path).optimize.compact(target_size=target)
+            return len(DeltaTable(path).file_uris())
+        return measure
+
+    config = MonitorConfig(rollout_steps=[50, 100], ab_min_units=4)
+    good = Rollout("compact-64MB", config=config)
+    good.run_stage(make_tables("a"), files_after({"baseline": None, "candidate": 64 * 2**20}))
+    assert good.status == "promoted" and good.decisions[-1].comparison.candidate_mean == 1.0
+    bad = Rollout("compact-1B", config=config)  # a target below every file's size rewrites nothing useful
+    bad.run_stage(make_tables("b"), files_after({"baseline": 64 * 2**20, "candidate": 1}))
+    assert bad.status == "rolled_back" and bad.decisions[-1].comparison.ratio > 1.5
