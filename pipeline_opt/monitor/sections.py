@@ -149,8 +149,8 @@ def metrics(points: list[MetricPoint], source: str, out: Path) -> Section:
     if not points:
         sec.notes.append(f"no metrics table at {source}" if source else "no metrics table given (--metrics)")
         return sec
-    summary = summarize(points, by_label="op")
-    lat = [(s.name, s.p50, s.p95) for s in summarize(points) if s.name.startswith("latency.")]
+    summary = summarize(points, by_label=SERIES_LABELS)
+    lat = [(s.name, s.p50, s.p95) for s in summary if s.name.startswith("latency.")]
     if lat:
         sec.images.append(plots.percentiles(out / "metrics_latency.png", lat, "seconds", "latency p50 / p95"))
     for prefix, ylabel in (("cache.", "hit rate"), ("memory.", "bytes"), ("throughput.", "per second")):

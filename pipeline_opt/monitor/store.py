@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
@@ -80,17 +80,22 @@ class Summary:
     last: float
 
 
-def summarize(points: Iterable[MetricPoint], by_label: Optional[str] = None) -> list[Summary]:
-    """Per metric name (and the value of label ``by_label``): count, mean, p50, p95 and the latest value."""
+def summarize(points: Iterable[MetricPoint], by_label: Union[str, Sequence[str], None] = None) -> list[Summary]:
+    """Per metric name (split by the value of label ``by_label``, or of several labels): count, mean, p50, p95 and
+    the latest value. One label shows as ``name[value]``, several as ``name[k=v,k=v]``."""
+    labels = [by_label] if isinstance(by_label, str) else list(by_label or [])
     groups: dict[tuple[str, str], list[MetricPoint]] = {}
     for p in sorted(points, key=lambda p: p.ts):
-        key = (p.name, p.labels.get(by_label, "") if by_label else "")
-        groups.setdefault(key, []).append(p)
+        if len(labels) == 1:
+            split = p.labels.get(labels[0], "")
+        else:
+            split = ",".join(f"{k}={p.labels[k]}" for k in labels if k in p.labels)
+        groups.setdefault((p.name, split), []).append(p)
     out = []
-    for (name, label), group in sorted(groups.items()):
+    for (name, split), group in sorted(groups.items()):
         values = np.array([p.value for p in group])
         p50, p95 = np.percentile(values, [50, 95])
-        shown = f"{name}[{label}]" if label else name
+        shown = f"{name}[{split}]" if split else name
         out.append(Summary(shown, group[0].unit, len(values), float(values.mean()), float(p50), float(p95),
                            float(values[-1])))
     return out
