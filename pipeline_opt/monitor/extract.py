@@ -99,17 +99,27 @@ def first_value(record: dict, *keys: str) -> Any:
     return None
 
 
+_TIMEISH = re.compile(r"(^|_)s$|_s_|sec|latency|time|(^|/)q\d|query|read", re.I)
+
+
 def latency_pairs(data: Any) -> list[tuple[str, float, float]]:
-    """(label, before, after) seconds: dicts with numeric before/after keys (e.g. a query's timings)."""
+    """(label, before, after) seconds: numeric ``…before…`` keys with a matching ``…after…`` key in the same dict,
+    where the key or its path says it is a time (``_s``, seconds, latency, a query such as ``q1``)."""
     out = []
     for path, node in walk(data):
         if not isinstance(node, dict):
             continue
-        before = first_key(node, r"^before(_s|_seconds|_latency)?$", r"before.*(_s|sec|latency|time)$")
-        after = first_key(node, r"^after(_s|_seconds|_latency)?$", r"after.*(_s|sec|latency|time)$")
-        if before and after:
-            label = str(node.get("query") or node.get("name") or path_text(path) or "read")
-            out.append((label, number(node[before]), number(node[after])))
+        for key, value in node.items():
+            key = str(key)
+            partner = key.replace("before", "after").replace("Before", "After")
+            if "before" not in key.lower() or number(value) is None or number(node.get(partner)) is None:
+                continue
+            if not _TIMEISH.search(f"{path_text(path)}/{key}"):
+                continue
+            stem = re.sub(r"_?before_?", "_", key, flags=re.I).strip("_")
+            stem = "" if stem in ("s", "sec", "seconds", "latency", "latency_s", "time", "time_s") else stem
+            label = "/".join(p for p in (path_text(path), stem) if p) or "read"
+            out.append((str(node.get("query") or node.get("name") or label), number(value), number(node[partner])))
     return out
 
 

@@ -134,5 +134,8 @@ def test_readers_find_facts_in_nested_and_renamed_shapes(tmp_path):
     compaction = {"queries": {"q1": {"before_s": 4.0, "after_s": 0.5}, "q6": {"before_s": 2.0, "after_s": 0.2}},
                   "file_sizes_before": [1, 2, 3], "file_sizes_after": [6]}
     assert extract.latency_pairs(compaction) == [("queries/q1", 4.0, 0.5), ("queries/q6", 2.0, 0.2)]
+    flat = {"q1_before_s": 3.0, "q1_after_s": 1.0, "share_inside_before": 0.1, "share_inside_after": 0.99,
+            "reads": {"q6": {"before": 2.0, "after": 0.5}}}
+    assert extract.latency_pairs(flat) == [("q1_s", 3.0, 1.0), ("reads/q6", 2.0, 0.5)]
     assert extract.size_lists(compaction) == [("file_sizes", [1.0, 2.0, 3.0], [6.0])]
     assert load_results(tmp_path / "nowhere").missing == ["compaction", "loader", "training_memory", "cache"]
