@@ -8,6 +8,7 @@ Worker ``i`` of ``n`` reads a contiguous run of the rank's windows, so no two wo
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -108,20 +109,29 @@ class DeltaDataset(IterableDataset):
         info = get_worker_info() if get_worker_info else None
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         plan = self.plan()
-        items = self.work(plan)
-        mine = _split_by_batches(items, plan, workers)[worker]
+        mine = _split_by_batches(self.work(plan), plan, workers)[worker]
         reader = WindowReader(self.snapshot, self.columns, self.row_filter.expression, self.row_filter.columns,
                               self.source, big_file_rows=self.window_rows)
-        for window, first in mine:
-            yield from self._window_batches(reader, plan, plan.windows[window], first)
-            self.source.flush_stats()
+        # one window is decoded in a background thread while the previous one is cut into batches
+        # (Arrow and NumPy release the GIL), so decoding overlaps the consumer; memory stays at two windows
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = pool.submit(self._prepare, reader, plan, plan.windows[mine[0][0]]) if mine else None
+            for i, (window, first) in enumerate(mine):
+                arrays = ahead.result()
+                ahead = pool.submit(self._prepare, reader, plan, plan.windows[mine[i + 1][0]]) \
+                    if i + 1 < len(mine) else None
+                yield from self._batches(arrays, plan.windows[window], first)
+                self.source.flush_stats()
 
-    def _window_batches(self, reader: WindowReader, plan: RankPlan, window, first: int):
-        import torch
-
+    def _prepare(self, reader: WindowReader, plan: RankPlan, window) -> dict:
+        """Column arrays of one window's live rows, shuffled when ``shuffle`` is on."""
         table, rows = reader.read(window.segments)
         perm = window_permutation(len(rows), self.seed, plan.epoch, self.rank, window.index, self.shuffle)
-        arrays = window_arrays(table, rows if perm is None else rows[perm], self.fill_nulls)
+        return window_arrays(table, rows if perm is None else rows[perm], self.fill_nulls)
+
+    def _batches(self, arrays: dict, window, first: int):
+        import torch
+
         for b in range(first, window.batches):
             lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, window.rows)
             batch = batch_tensors(arrays, lo, hi)

@@ -56,8 +56,8 @@ class FileSource:
         return open_file
 
     def locator(self):
-        """A function (uri, DataFile) -> arguments of ``ParquetFileFormat.make_fragment`` (a local path and its
-        filesystem, or an in-memory buffer), or None when the file should be read row group by row group
+        """A function (uri, DataFile) -> keyword arguments of ``ParquetFileFormat.make_fragment`` (a local path and
+        its filesystem, or an in-memory buffer), or None when the file should be read row group by row group
         (remote storage without a file cache, so bytes fetched are counted)."""
         fs_box: dict = {}
 
@@ -69,10 +69,10 @@ class FileSource:
             if self.cache is not None:
                 self._add("files_opened", 1)
                 pf_source = self._cached(fs, path, uri, data_file.size)
-                return (str(pf_source),) if not isinstance(pf_source, pa.Buffer) else (pa.BufferReader(pf_source),)
+                return {"file": str(pf_source) if not isinstance(pf_source, pa.Buffer) else pa.BufferReader(pf_source)}
             if isinstance(fs, pafs.LocalFileSystem):
                 self._add("files_opened", 1)
-                return (path, fs)
+                return {"file": path, "filesystem": fs, "file_size": data_file.size}  # the log's size saves a stat
             return None
 
         return locate

@@ -54,7 +54,7 @@ class WindowReader:
         snap = self.snapshot
         data_cols = [c for c in self.read_columns if c not in snap.partition_columns]
         schema = pa.schema([pa.field(snap.physical[c], snap.schema.field(c).type) for c in data_cols])
-        frags = [_FORMAT.make_fragment(*place) for _, place in run]
+        frags = [_FORMAT.make_fragment(**place) for _, place in run]
         raw = pds.FileSystemDataset(frags, schema, _FORMAT).to_table(columns=schema.names, use_threads=True)
         counts = np.array([snap.files[f].num_records for (f, _, _), _ in run], dtype=np.int64)
         if int(counts.sum()) != raw.num_rows:
