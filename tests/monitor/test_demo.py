@@ -37,3 +37,17 @@ def test_demo_writes_the_report_and_shows_rollout_and_rollback(tmp_path):
     expected = {"policy": "s3fifo"} if decisions[-1].endswith("promote") else {"policy": "lru"}
     assert store.get("cache").config == expected == facts["rollout"]["active_config"]
     assert facts["missing_results"] == ["compaction", "loader", "training_memory", "cache"]
+
+
+def test_demo_plots_tables_other_showcases_compacted(tmp_path):
+    from pipeline_opt.monitor.demo import compacted_by_other_showcases
+
+    lake = small_lakehouse(tmp_path / "lake")
+    outputs = tmp_path / "lake-output"
+    (outputs / "monitor").mkdir(parents=True)
+    copy = outputs / "tables" / "lineitem_copy"
+    write_deltalake(copy, DeltaTable(lake / "orders").to_pyarrow_table())
+    assert compacted_by_other_showcases(outputs / "monitor") == []  # not compacted yet
+    write_deltalake(copy, DeltaTable(lake / "orders").to_pyarrow_table(), mode="append")
+    DeltaTable(copy).optimize.compact()
+    assert compacted_by_other_showcases(outputs / "monitor") == [copy]
