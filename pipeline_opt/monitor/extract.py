@@ -134,3 +134,14 @@ def size_lists(data: Any) -> list[tuple[str, list[float], list[float]]]:
                 stem = re.sub(r"[_/]?(before|after)", "", text)
                 found.setdefault(stem, {})[when] = [float(v) for v in node]
     return [(stem, v["before"], v["after"]) for stem, v in found.items() if "before" in v and "after" in v]
+
+
+def loss_curves(data: Any) -> dict[str, list[float]]:
+    """Plan label → its loss per step, from records holding a numeric ``losses`` list."""
+    out = {}
+    for path, node in walk(data):
+        if isinstance(node, dict) and isinstance(node.get("losses"), list) and node["losses"]:
+            values = [number(v) for v in node["losses"]]
+            if all(v is not None for v in values):
+                out[label_of(node, path_text(path))] = values
+    return out

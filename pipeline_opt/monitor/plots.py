@@ -118,14 +118,15 @@ def percentiles(path: Path, rows: list[tuple[str, float, float]], unit: str, tit
     return _save(fig, path)
 
 
-def series(path: Path, lines: dict[str, tuple[Sequence[float], Sequence[float]]], ylabel: str, title: str) -> Path:
-    """Metric values over time (seconds from the first point), one line per label."""
+def series(path: Path, lines: dict[str, tuple[Sequence[float], Sequence[float]]], ylabel: str, title: str,
+           xlabel: str = "seconds since first point") -> Path:
+    """Values over time (or steps), one line per label; x is shifted so the first point is at 0."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3.4))
     t0 = min((min(ts) for ts, _ in lines.values() if len(ts)), default=0.0)
     for label, (ts, values) in sorted(lines.items()):
         dense = len(values) > 40  # many noisy samples read better as dots than as a zig-zag line
         ax.plot(np.asarray(ts) - t0, values, marker=".", ms=3, ls="" if dense else "-", label=label)
-    ax.set(xlabel="seconds since first point", ylabel=ylabel, title=title)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=7)
     return _save(fig, path)

@@ -118,6 +118,11 @@ def training(res: Results, out: Path) -> Section:
         sec.images.append(plots.scatter(out / "training_plans.png", points, axes, title))
     else:
         sec.notes.append("training_memory.json holds no memory/speed pairs")
+    losses = extract.loss_curves(data)
+    if losses:
+        lines = {label: (list(range(len(v))), v) for label, v in losses.items()}
+        sec.images.append(plots.series(out / "training_losses.png", lines, "loss", "loss per step of each plan",
+                                       xlabel="step"))
     return sec
 
 

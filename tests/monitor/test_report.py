@@ -120,6 +120,7 @@ def test_readers_find_facts_in_nested_and_renamed_shapes(tmp_path):
     plans = {"plans": [{"plan": "bf16", "peak_gib": 3.0, "predicted_speed_x": 1.0, "tokens_per_s": 886,
                         "memory_x": 0.88, "speed_x": 5.75, "breakdown_gib": {"params": 1.0}}]}
     assert extract.training_points(plans)[0] == [("bf16", 0.88, 5.75)]  # measured, never predicted
+    assert extract.loss_curves({"plans": [{"plan": "fp32", "losses": [6.4, 6.3]}]}) == {"fp32": [6.4, 6.3]}
     del plans["plans"][0]["memory_x"]
     assert extract.training_points(plans) == ([("bf16", 3.0, 886.0)], ("peak memory", "tokens/s"))
     flat = {"results": [{"trace": t, "policy": "lru", "size_fraction": 0.1, "byte_miss_ratio": 0.5}
