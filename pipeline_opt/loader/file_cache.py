@@ -15,7 +15,9 @@ import pickle
 from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
+
+import pyarrow as pa
 
 from pipeline_opt.config import parse_size
 from pipeline_opt.errors import ConfigError
@@ -92,16 +94,20 @@ class FileCache:
             tmp.write_bytes(pickle.dumps(policy))
             os.replace(tmp, state)
 
-    def get(self, uri: str, size: int, fetch: Callable[[], bytes]) -> tuple[Optional[Path], Optional[bytes], bool]:
-        """(local path, None, hit) when the file is (now) on disk, else (None, fetched bytes, False)."""
+    def get(self, uri: str, size: int, fetch: Callable[[], bytes]) -> tuple:
+        """(readable source, hit): a memory map of the cached copy, or the fetched bytes (``pa.Buffer``) when the
+        policy did not admit the file. A memory map stays valid even if another process evicts the file."""
         path = self.local_path(uri)
         with self._policy() as policy:
             hit = policy.request(uri, size)
             for key in policy.pop_evicted():
                 self.local_path(key).unlink(missing_ok=True)
             admitted = uri in policy
-        if hit and path.exists():
-            return path, None, True
+        if hit:
+            try:
+                return pa.memory_map(str(path)), True
+            except FileNotFoundError:  # evicted by another process since our request, or not yet written
+                pass
         data = fetch()
         if admitted:
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -110,9 +116,7 @@ class FileCache:
             with self._policy() as policy:  # another process may have evicted it while we fetched
                 if uri not in policy:
                     path.unlink(missing_ok=True)
-                    return None, data, False
-            return path, None, False
-        return None, data, False
+        return pa.py_buffer(data), False
 
     def disk_bytes(self) -> int:
         """Bytes of cached data files on disk now."""

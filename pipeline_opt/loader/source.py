@@ -68,8 +68,8 @@ class FileSource:
             path = resolve(uri, self.storage_options, fs)[1]
             if self.cache is not None:
                 self._add("files_opened", 1)
-                pf_source = self._cached(fs, path, uri, data_file.size)
-                return {"file": str(pf_source) if not isinstance(pf_source, pa.Buffer) else pa.BufferReader(pf_source)}
+                where = self._cached(fs, path, uri, data_file.size)
+                return {"file": pa.BufferReader(where) if isinstance(where, pa.Buffer) else where}
             if isinstance(fs, pafs.LocalFileSystem):
                 self._add("files_opened", 1)
                 return {"file": path, "filesystem": fs, "file_size": data_file.size}  # the log's size saves a stat
@@ -98,19 +98,19 @@ class FileSource:
 
     def _through_cache(self, fs, path: str, uri: str, size: int) -> pq.ParquetFile:
         where = self._cached(fs, path, uri, size)
-        return pq.ParquetFile(pa.BufferReader(where) if isinstance(where, pa.Buffer) else str(where))
+        return pq.ParquetFile(pa.BufferReader(where) if isinstance(where, pa.Buffer) else where)
 
     def _cached(self, fs, path: str, uri: str, size: int):
-        """The local cached path of the file, or its bytes as a ``pa.Buffer`` when the policy did not admit it."""
+        """A memory map of the cached copy, or the file's bytes (``pa.Buffer``)."""
         def fetch() -> bytes:
             with fs.open_input_file(path) as fh:
                 data = fh.read()
             self._add("bytes_fetched", len(data))
             return data
 
-        local, data, hit = self.cache.get(uri, size, fetch)
+        where, hit = self.cache.get(uri, size, fetch)
         self._add("cache_hits" if hit else "cache_misses", 1)
-        return local if local is not None else pa.py_buffer(data)
+        return where
 
     def _add(self, name: str, n: int) -> None:
         if n:
