@@ -145,3 +145,16 @@ def loss_curves(data: Any) -> dict[str, list[float]]:
             if all(v is not None for v in values):
                 out[label_of(node, path_text(path))] = values
     return out
+
+
+def window_counts(data: Any) -> list[tuple[str, dict[str, int]]]:
+    """(label, {below, inside, above}) file counts against the size window, from health stats (``files_below``,
+    ``files_inside``, ``files_above``) whose path says before or after; labels end in "before"/"after"."""
+    out = []
+    for path, node in walk(data):
+        if isinstance(node, dict) and all(number(node.get(f"files_{k}")) is not None
+                                          for k in ("below", "inside", "above")):
+            text = path_text(path)
+            if re.search(r"before|after", text, re.I):
+                out.append((text, {k: int(node[f"files_{k}"]) for k in ("below", "inside", "above")}))
+    return out

@@ -130,3 +130,24 @@ def series(path: Path, lines: dict[str, tuple[Sequence[float], Sequence[float]]]
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def window_bars(path: Path, rows: list[tuple[str, dict[str, int]]], title: str) -> Path:
+    """Stacked file counts below / inside / above the size window, one bar per label."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.6))
+    left = np.zeros(len(rows))
+    for part, color in (("below", "tab:red"), ("inside", "tab:green"), ("above", "tab:orange")):
+        values = np.array([r[1][part] for r in rows], dtype=float)
+        ax.barh(np.arange(len(rows)), values, left=left, color=color, label=f"{part} window")
+        left += values
+    for i, (_, c) in enumerate(rows):  # counts differ by orders of magnitude: say them, do not only draw them
+        total = sum(c.values())
+        ax.annotate(f"{total:,} files, {c['inside'] / max(total, 1):.0%} inside", (left[i], i), va="center",
+                    xytext=(3, 0), textcoords="offset points", fontsize=7)
+    ax.set_yticks(np.arange(len(rows)), [r[0][-50:] for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, left.max() * 1.35 if len(left) and left.max() else 1)
+    ax.set(xlabel="files", title=title)
+    ax.legend(fontsize=7)
+    return _save(fig, path)

@@ -59,6 +59,10 @@ def compaction(res: Results, tables: Sequence[str], points: list[MetricPoint], o
     for i, (label, before, after) in enumerate(extract.size_lists(data) if data is not None else []):
         sec.images.append(plots.size_histogram(out / f"compaction_sizes_{i}.png", {"before": before, "after": after},
                                                window, f"file sizes: {label}"))
+    counts = extract.window_counts(data) if data is not None else []
+    if counts:
+        sec.images.append(plots.window_bars(out / "compaction_window.png", counts,
+                                            "files below / inside / above the size window"))
     for path in tables:
         name = Path(str(path).rstrip("/")).name
         sec.images.append(plots.size_histogram(out / f"table_sizes_{name}.png", table_file_sizes(str(path)), window,

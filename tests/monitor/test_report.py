@@ -139,4 +139,7 @@ def test_readers_find_facts_in_nested_and_renamed_shapes(tmp_path):
             "reads": {"q6": {"before": 2.0, "after": 0.5}}}
     assert extract.latency_pairs(flat) == [("q1_s", 3.0, 1.0), ("reads/q6", 2.0, 0.5)]
     assert extract.size_lists(compaction) == [("file_sizes", [1.0, 2.0, 3.0], [6.0])]
+    health = {"lineitem": {"before": {"stats": {"files_below": 900, "files_inside": 0, "files_above": 0}},
+                           "after": {"stats": {"files_below": 0, "files_inside": 3, "files_above": 0}}}}
+    assert [label for label, _ in extract.window_counts(health)] == ["lineitem/before/stats", "lineitem/after/stats"]
     assert load_results(tmp_path / "nowhere").missing == ["compaction", "loader", "training_memory", "cache"]
