@@ -5,7 +5,9 @@ in about the time delta-rs needs to replay its log); read-only; every figure is 
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -13,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline_opt.config import format_size
-from pipeline_opt.deltatable import open_table
+from pipeline_opt.deltatable import is_remote, open_table
 
 DEFAULT_MIN = 16 * 10**6
 DEFAULT_MAX = 10**9
@@ -152,16 +154,49 @@ def _group(actions: pa.Table, part_cols: list[str]) -> dict[tuple, np.ndarray]:
 
 
 def _deleted_rows(dt, paths: list[str]) -> np.ndarray:
+    """Rows marked deleted per file: each live add action's ``deletionVector.cardinality``, read from the log.
+
+    The log is replayed from the newest checkpoint at or below the snapshot's version (the last add of a path
+    wins, as in Delta's own replay); delta-rs' ``deletion_vectors()`` is not used because it materializes every
+    mask. Remote tables report zeros.
+    """
     from urllib.parse import unquote
 
     deleted = np.zeros(len(paths), dtype=np.int64)
-    by_name = {unquote(p).rsplit("/", 1)[-1]: i for i, p in enumerate(paths)}  # data file names are unique
-    for batch in pa.RecordBatchReader.from_stream(dt.deletion_vectors()):
-        for uri, mask in zip(batch.column("filepath").to_pylist(), batch.column("selection_vector").to_pylist()):
-            i = by_name.get(unquote(uri).rsplit("/", 1)[-1])
-            if i is not None:
-                deleted[i] = len(mask) - sum(mask)
+    if is_remote(dt.table_uri):
+        return deleted
+    log = Path(unquote(dt.table_uri.removeprefix("file://"))) / "_delta_log"
+    cardinality: dict[str, int] = {}
+    start = _read_checkpoint(log, dt.version(), cardinality)
+    for v in range(start, dt.version() + 1):
+        commit = log / f"{v:020d}.json"
+        for line in commit.read_text().splitlines() if commit.exists() else []:
+            add = json.loads(line).get("add") if '"add"' in line else None
+            if add:
+                cardinality[unquote(add["path"])] = int((add.get("deletionVector") or {}).get("cardinality", 0))
+    for i, p in enumerate(paths):
+        deleted[i] = cardinality.get(unquote(p), 0)
     return deleted
+
+
+def _read_checkpoint(log: Path, version: int, cardinality: dict[str, int]) -> int:
+    """Fill ``cardinality`` from the newest classic checkpoint ≤ ``version``; returns the first commit to replay."""
+    import pyarrow.parquet as pq
+    from urllib.parse import unquote
+
+    found = sorted((int(f.name[:20]), f) for f in log.glob("*.checkpoint*.parquet") if int(f.name[:20]) <= version)
+    if not found:
+        return 0
+    best = found[-1][0]
+    for _, f in (x for x in found if x[0] == best):
+        adds = pq.read_table(f, columns=["add"]).column("add").combine_chunks()
+        valid = pc.is_valid(adds)
+        paths = pc.filter(adds.field("path"), valid).to_pylist()
+        dv_field = adds.type.get_field_index("deletionVector")
+        cards = (pc.filter(adds.field("deletionVector").field("cardinality"), valid).to_pylist()
+                 if dv_field >= 0 else [0] * len(paths))
+        cardinality.update({unquote(p): int(c or 0) for p, c in zip(paths, cards)})
+    return best + 1
 
 
 def table_health(path: str, min_size: int = DEFAULT_MIN, max_size: int = DEFAULT_MAX,
