@@ -34,7 +34,7 @@ def pfoo_l(trace: Trace, capacity_bytes: int, byte: bool = True) -> float:
         left = budget - (spent[k - 1] if k else 0.0)
         gained += value[order][k] * left / cost[order][k]
     total = float(trace.sizes.sum()) if byte else float(n)
-    return max(0.0, 1.0 - gained / total)
+    return float(max(0.0, 1.0 - gained / total))
 
 
 def belady(trace: Trace, capacity_objects: int) -> float:

@@ -85,7 +85,8 @@ def summarize(accesses: list[Access]) -> list[TableUse]:
 
 
 def plan(accesses: list[Access], budget_bytes: int, policy: str = "learned",
-         cached_now: Optional[set[str]] = None, databricks: Optional[bool] = None) -> CachePlan:
+         cached_now: Optional[set[str]] = None, databricks: Optional[bool] = None,
+         spark_table_cache: bool = True, disk_cache: bool = True) -> CachePlan:
     """The plan for one access log; ``cached_now`` holds the tables cached before it (from state or Spark)."""
     if budget_bytes <= 0:
         raise CachePlanError(f"budget must be positive, got {budget_bytes}")
@@ -106,7 +107,8 @@ def plan(accesses: list[Access], budget_bytes: int, policy: str = "learned",
     result.kept_bytes = sum(u.bytes for u in uses if u.keep)
     if result.kept_bytes > budget_bytes:  # cannot happen while policies keep their contract; never ship it
         raise CachePlanError(f"policy {policy} kept {result.kept_bytes} bytes over the budget {budget_bytes}")
-    result.actions = _actions(uses, cached_now or set(), _on_databricks() if databricks is None else databricks)
+    result.actions = [a for a in _actions(uses, cached_now or set(), _on_databricks() if databricks is None else databricks)
+                      if (a.kind == "disk_cache_warm" and disk_cache) or (a.kind != "disk_cache_warm" and spark_table_cache)]
     result.loader_keep = _loader_files([u for u in uses if u.keep])
     return result
 
@@ -174,8 +176,10 @@ def cached_tables(uses: list[TableUse], spark=None, state_path: Optional[Path] =
 def plan_from_logs(logs: list[str], budget_bytes: int, policy: Optional[str] = None, config_path=None,
                    apply: bool = False, state_path: Optional[str] = None) -> CachePlan:
     """The CLI's entry: read logs, plan, and apply only when asked."""
-    if policy is None:
-        policy = _config(config_path).policy
+    cfg = _config(config_path)
+    if cfg.fallback != "s3fifo":
+        raise CachePlanError(f"fallback {cfg.fallback!r} is not supported; the learned policy falls back to s3fifo")
+    policy = policy or cfg.policy
     accesses = read_access_logs(logs)
     spark = None
     if apply:
@@ -183,7 +187,7 @@ def plan_from_logs(logs: list[str], budget_bytes: int, policy: Optional[str] = N
 
         spark = get_spark("pipeline_opt-cache-plan")
     cached = cached_tables(summarize(accesses), spark, Path(state_path) if state_path else None)
-    p = plan(accesses, budget_bytes, policy, cached)
+    p = plan(accesses, budget_bytes, policy, cached, spark_table_cache=cfg.spark_table_cache, disk_cache=cfg.disk_cache)
     return globals()["apply"](p, spark, Path(state_path) if state_path else None) if apply else p
 
 

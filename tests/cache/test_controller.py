@@ -66,6 +66,13 @@ def test_plan_never_exceeds_budget(tables, policy):
         assert p.kept_bytes <= budget
 
 
+def test_config_switches_action_kinds(tables):
+    only_tables = plan(tables["accesses"], 10**9, "lru", databricks=True, disk_cache=False)
+    assert {a.kind for a in only_tables.actions} == {"cache_table"}
+    only_disk = plan(tables["accesses"], 10**9, "lru", databricks=True, spark_table_cache=False)
+    assert {(a.kind, a.supported) for a in only_disk.actions} == {("disk_cache_warm", True)}
+
+
 def test_apply_is_idempotent(spark, tables, tmp_path):
     state = tmp_path / "state.json"
     budget = summarize(tables["accesses"])[0].bytes * 10

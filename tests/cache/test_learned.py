@@ -92,3 +92,17 @@ def test_labels_come_once_from_later_requests():
     labeler.on_request("a", 13, out)  # already labelled
     assert out == [("a@0", 5, True), ("c@2", 7, False), ("b@1", None, False)]
     assert not labeler.pending
+
+
+def test_duel_follows_s3fifo_when_the_model_is_worse():
+    keys, sizes = _workload()
+    # threshold 0: the model shadow keeps every probation object it may, scans included
+    learned = make("learned", CAPACITY, min_labels=300, thresholds=(0.0,), rescue_cap=0.5)
+    s3 = make("s3fifo", CAPACITY)
+    missed = [0, 0]
+    for key, size in zip(keys, sizes):
+        missed[0] += 0 if learned.request(key, size) else size
+        missed[1] += 0 if s3.request(key, size) else size
+    assert learned.trained and learned.leader == 0 and not learned.model_leads
+    assert learned.shadow_missed[0] < learned.shadow_missed[1]
+    assert missed[0] <= 1.03 * missed[1]

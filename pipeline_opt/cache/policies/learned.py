@@ -7,10 +7,11 @@ P(requested again within the horizon) — ``reuse_table.ReuseTable`` over idle t
 request neighbourhood, learned from labelled samples of earlier decisions — where the horizon is the time new
 admissions take to fill the cache; the object moves to main when the estimate is at least ``threshold``.
 
-Whether the model or S3-FIFO's rule decides is itself chosen online by a duel of two shadow caches (metadata only)
-of a ``1/shadow_ratio`` share of the capacity, fed the same spatially sampled ``1/shadow_ratio`` of the keys (as in
-SHARDS): one follows the model, one S3-FIFO's rule; the live cache follows whichever missed fewer bytes recently.
-So where the model does not help, the cache behaves like S3-FIFO. Shadow metadata is reserved like the model's.
+Whether the model or S3-FIFO's rule decides, and at which threshold, is itself chosen online by a duel of shadow
+caches (metadata only) of a ``1/shadow_ratio`` share of the capacity, fed the same spatially sampled
+``1/shadow_ratio`` of the keys (as in SHARDS): one follows S3-FIFO's rule, the others the model at each of
+``thresholds``; the live cache follows whichever missed fewer bytes recently. So where the model does not help, the
+cache behaves like S3-FIFO. Shadow metadata is reserved like the model's.
 
 Invariants: every label comes from requests already seen (``labels.Labeler``); until ``min_labels`` labels exist, or
 if the model raises or costs more than ``slow_us`` per decision, every decision is S3-FIFO's; model memory (table,
@@ -39,7 +40,8 @@ class Learned(S3FIFO):
     def __init__(self, capacity_bytes: int, threshold: float = 0.5, horizon_factor: float = 1.0,
                  min_labels: int = 500, slow_us: float = 50.0, history_fraction: float = 0.005,
                  pending_fraction: float = 0.0025, duel: bool = True, shadow_ratio: int = 4,
-                 shadow_fraction: float = 0.005, shadow_of: "Learned | None" = None, **kw):
+                 shadow_fraction: float = 0.005, thresholds: tuple = (0.35, 0.5, 0.65), duel_margin: float = 0.97,
+                 rescue_cap: float = 0.1, shadow_of: "Learned | None" = None, **kw):
         c = int(capacity_bytes)
         self.history_max = min(1 << 20, max(64, int(c * history_fraction / self.history_overhead)))
         max_pending = min(1 << 15, max(64, int(c * pending_fraction / self.sample_bytes)))
@@ -50,16 +52,21 @@ class Learned(S3FIFO):
         super().__init__(capacity_bytes, **kw)
         self.threshold, self.horizon_factor, self.min_labels, self.slow_us = threshold, horizon_factor, min_labels, slow_us
         self.owner = shadow_of
+        self.rescue_cap = rescue_cap
+        self.rescued: dict = {}  # objects in main only because the model kept them, until their first hit there
+        self.rescued_bytes = 0
         self.table = shadow_of.table if shadow_of is not None else reuse_table.ReuseTable()
         self.labeler = Labeler(0 if shadow_of is not None else max_pending)
         self.shadows = None
         if duel and self.enabled and shadow_of is None:
             # the shadows hold keys and sizes only: ~64 bytes per entry, within the reserved shadow budget
             virtual = max(1, c // shadow_ratio)
-            self.shadows = (Learned(virtual, threshold, duel=False, shadow_of=self),
-                            S3FIFO(virtual, entry_overhead=self.entry_overhead))
+            self.shadows = [S3FIFO(virtual, entry_overhead=self.entry_overhead)]
+            self.shadows += [Learned(virtual, t, duel=False, shadow_of=self) for t in thresholds]
+            self.thresholds, self.duel_margin = tuple(thresholds), duel_margin
             self.shadow_ratio = shadow_ratio
-            self.shadow_missed = [1.0, 1.0]  # model shadow, S3-FIFO shadow (decayed)
+            self.shadow_missed = [1.0] * len(self.shadows)  # bytes missed, decayed: S3-FIFO's, then each threshold's
+            self.leader = 0
         self.meta: dict = {}  # cached key -> [last request, last gap, frequency, neighbourhood]
         self.history: OrderedDict = OrderedDict()  # evicted key -> (last request, last gap, frequency)
         self.clock = 0
@@ -76,8 +83,8 @@ class Learned(S3FIFO):
 
     @property
     def model_leads(self) -> bool:
-        """Whether the model's shadow has missed no more bytes than S3-FIFO's shadow, recently (always without a duel)."""
-        return self.shadows is None or self.shadow_missed[0] <= self.shadow_missed[1]
+        """Whether a model shadow has missed fewer bytes than S3-FIFO's shadow, recently (always without a duel)."""
+        return self.shadows is None or self.leader > 0
 
     def request(self, key, size) -> bool:
         if self.owner is not None:  # a shadow keeps the live cache's clock, so the model's features agree
@@ -93,6 +100,7 @@ class Learned(S3FIFO):
                 if not shadow.request(key, size):
                     self.shadow_missed[i] += size
                 shadow._evicted.clear()
+            self._follow_leader()
         if not now & 255:
             self._housekeeping(now)
         ctx = self._context(key)
@@ -100,6 +108,8 @@ class Learned(S3FIFO):
         if m is not None:
             m[1], m[0] = now - m[0], now
             m[2] += 1
+            if key in self.rescued:
+                self.rescued_bytes -= self.rescued.pop(key)
             f = self.freq[key]
             if f < 3:
                 self.freq[key] = f + 1
@@ -126,6 +136,14 @@ class Learned(S3FIFO):
         self._admitted += size
         return False
 
+    def _follow_leader(self) -> None:
+        """The model takes over only when a model shadow beats S3-FIFO's by ``duel_margin`` (switching has a cost)."""
+        missed = self.shadow_missed
+        best = min(range(1, len(missed)), key=missed.__getitem__)
+        self.leader = best if missed[best] < self.duel_margin * missed[0] else 0
+        if self.leader:
+            self.threshold = self.thresholds[best - 1]
+
     def _evict_small(self) -> None:
         key, size = self.small.popitem(last=False)
         self.small_bytes -= size
@@ -147,8 +165,16 @@ class Learned(S3FIFO):
         if self.owner is not None:  # a shadow asks the live cache's model, and always follows it once trained
             if not (self.owner.trained and self.owner.enabled):
                 return rule
+            if rule:
+                return True
+            if self.rescued_bytes + size > self.rescue_cap * self.capacity_bytes:
+                return False
             try:
-                return self.table.p(self.table.cell(KEEP, self.clock - m[0], m[1], m[2], size, m[3])) >= self.threshold
+                keep = self.table.p(self.table.cell(KEEP, self.clock - m[0], m[1], m[2], size, m[3])) >= self.threshold
+                if keep:
+                    self.rescued[key] = size
+                    self.rescued_bytes += size
+                return keep
             except Exception:  # the live cache's model failed: S3-FIFO from here on, there too
                 self.owner.enabled = False
                 return rule
@@ -161,9 +187,15 @@ class Learned(S3FIFO):
             self.labeler.add(key, now, self._horizon(), cell)
             if not self.trained:
                 return rule
-            if not self.model_leads:
-                return rule
-            return self.table.p(cell) >= self.threshold
+            if not self.model_leads or rule:
+                return rule  # the model only rescues objects S3-FIFO would drop; it never drops a hit object
+            if self.rescued_bytes + size > self.rescue_cap * self.capacity_bytes:
+                return False
+            if self.table.p(cell) >= self.threshold:
+                self.rescued[key] = size
+                self.rescued_bytes += size
+                return True
+            return False
         except Exception:  # a failing model must not break the cache: S3-FIFO from here on
             self.enabled = False
             return rule
@@ -185,6 +217,8 @@ class Learned(S3FIFO):
 
     def _drop(self, key, size) -> None:
         super()._drop(key, size)
+        if key in self.rescued:
+            self.rescued_bytes -= self.rescued.pop(key)
         m = self.meta.pop(key)
         self._remember(key, (m[0], m[1], m[2]))
 

@@ -7,10 +7,10 @@ arithmetic on small lists: one estimate costs well under a microsecond of Python
 """
 from __future__ import annotations
 
-DECISIONS, IDLE_BINS, GAP_BINS, FREQ_BINS, SIZE_BINS, CONTEXTS = 1, 26, 26, 4, 4, 3
+DECISIONS, IDLE_BINS, GAP_BINS, FREQ_BINS, SIZE_BINS, CONTEXTS = 1, 22, 22, 4, 4, 3
 N_CELLS = DECISIONS * IDLE_BINS * GAP_BINS * FREQ_BINS * SIZE_BINS * CONTEXTS
 N_ROWS = DECISIONS * IDLE_BINS
-BYTES = (N_CELLS + N_ROWS + DECISIONS) * 16  # two float64 counts per cell
+BYTES = (N_CELLS + N_ROWS + DECISIONS) * 8  # two float32 counts per cell in a compact encoding
 
 
 class ReuseTable:
