@@ -3,7 +3,7 @@
 Invariants: a prediction is static bytes (parameters, gradients, optimizer state — exact, from the parameter shapes
 and each optimizer's state layout) + saved activations (measured on fake tensors, see ``shapes``) + the largest
 transient (loss backward, a recomputed block, the optimizer step). ``choose`` never returns a plan predicted over
-budget; plans are ranked by predicted speed, ties broken by lower memory. Speeds are relative to fp32 + AdamW on
+budget; plans are ranked by predicted speed, ties broken by less numerical compromise, then lower memory. Speeds are relative to fp32 + AdamW on
 the same device; their coefficients are priors (``SPEED_PRIORS``) that a benchmark run replaces with measurements.
 """
 from __future__ import annotations
@@ -193,9 +193,20 @@ def choose(shape: ModelShape, budget_bytes: Optional[int], device: str = "cuda",
     preds = [predict(shape, p, device) for p in (plans or all_plans(device))]
     for p in preds:
         p.fits = budget_bytes is None or p.peak_bytes <= budget_bytes
-    preds.sort(key=lambda p: (not p.fits, -p.relative_speed, p.peak_bytes))
+    preds.sort(key=lambda p: (not p.fits, -p.relative_speed, _fidelity(p.plan), p.peak_bytes))
     chosen = preds[0] if preds and preds[0].fits else None
     return PlanChoice(budget_bytes, device, chosen, preds)
+
+
+_PRECISION_RANK = {"fp32": 0, "bf16": 1, "fp16": 2, "pure_bf16": 3}
+
+
+def _fidelity(plan_name: str) -> int:
+    """Numerical compromise of a plan (0 = none): at equal speed the planner keeps more precision. Checkpointing
+    and offload never change results, so they do not count."""
+    plan = Plan.parse(plan_name)
+    bits = optimizers.get_spec(plan.optimizer).bits
+    return _PRECISION_RANK[plan.precision] + {0: 0, 8: 1, 4: 2}[bits]
 
 
 def ladder(choice: PlanChoice) -> list[Plan]:

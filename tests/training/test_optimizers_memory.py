@@ -112,3 +112,20 @@ def test_measured_cpu_peak_sees_a_big_temporary():
     _, peak, _, method = measure_step(step, torch.device("cpu"), held_before=1000)
     assert "profiler" in method
     assert 8 * 2**20 + 1000 <= peak < 12 * 2**20
+
+
+def test_memory_snapshot_on_request_cpu(tmp_path, tiny_shape, tiny_batch):
+    import json
+
+    from pipeline_opt.training.loop import Trainer
+    from pipeline_opt.training.memory import MemoryBreakdown, MemoryRecorder
+    from pipeline_opt.training.planner import Plan
+
+    trainer = Trainer(tiny_shape.build(), [Plan()], measure_every=1)
+    trainer.train_step(tiny_batch)
+    recorder = MemoryRecorder("cpu")
+    row = {k: v for k, v in trainer.memory[0].items() if k not in ("step", "plan")}
+    recorder.add(0, MemoryBreakdown(**row))
+    data = json.loads(recorder.snapshot(tmp_path / "snap.json").read_text())
+    step = data["steps"][0]
+    assert step["peak"] >= step["params"] + step["grads"] + step["optimizer_state"] > 0
