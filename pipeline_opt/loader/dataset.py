@@ -66,7 +66,7 @@ class DeltaDataset(IterableDataset):
     # -- snapshot ----------------------------------------------------------------------------------------------
     def _pin(self, version: Optional[int]) -> None:
         self.snapshot: Snapshot = load_snapshot(self.path, version, self.source.storage_options)
-        self.columns = _resolve_columns(self.snapshot, self._requested_columns)
+        self.columns = _resolve_columns(self.path, self.snapshot, self._requested_columns)
         self.row_filter = RowFilter.build(self._filter_arg, self.snapshot)
         self.live_rows = self.row_filter.live_rows(self.snapshot, self._reader)
 
@@ -155,7 +155,7 @@ def _check_ints(**values) -> None:
             raise LoaderError(f"{name} must be an integer, got {v!r}")
 
 
-def _resolve_columns(snapshot: Snapshot, columns: Optional[Sequence[str]]) -> list:
+def _resolve_columns(path: str, snapshot: Snapshot, columns: Optional[Sequence[str]]) -> list:
     names = snapshot.schema.names
     if columns is None:
         return [n for n in names if is_tensor_type(snapshot.schema.field(n).type)]
@@ -163,7 +163,7 @@ def _resolve_columns(snapshot: Snapshot, columns: Optional[Sequence[str]]) -> li
         columns = [columns]
     unknown = [c for c in columns if c not in names]
     if unknown:
-        raise LoaderError(f"{snapshot.uri}: unknown column(s) {unknown}; the table has {names}")
+        raise LoaderError(f"{path}: unknown column(s) {unknown}; the table has {names}")
     bad = [c for c in columns if not (is_tensor_type(snapshot.schema.field(c).type)
                                       or is_list_type(snapshot.schema.field(c).type))]
     if bad:
