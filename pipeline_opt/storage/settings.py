@@ -75,6 +75,18 @@ class ObjectStore:
         )
         return cls(**{**found, **overrides})
 
+    @classmethod
+    def from_yaml(cls, path, env: Optional[Mapping[str, str]] = None) -> "ObjectStore":
+        """Settings from a YAML file (see ``conf/storage.yml``); keys it leaves out come from the environment,
+        so the file never needs to hold a secret."""
+        import yaml
+
+        from pipeline_opt.config import load
+
+        load(path, cls)  # validates keys and types, naming the file
+        given = {k: v for k, v in (yaml.safe_load(open(path)) or {}).items() if v is not None}
+        return cls.from_env(env, **given)
+
     def with_credentials(self, access_key_id: str, secret_access_key: str) -> "ObjectStore":
         return replace(self, access_key_id=access_key_id, secret_access_key=secret_access_key)
 

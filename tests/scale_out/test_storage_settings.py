@@ -80,3 +80,16 @@ def test_master_kinds(url, kind):
 def test_unknown_master_is_refused():
     with pytest.raises(ClusterError, match="mesos://x"):
         master_kind("mesos://x")
+
+
+def test_shipped_storage_yaml_loads_and_takes_secrets_from_the_environment(tmp_path):
+    from pathlib import Path
+
+    shipped = Path(__file__).parents[2] / "conf" / "storage.yml"
+    store = ObjectStore.from_yaml(shipped, env={"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"})
+    assert (store.endpoint, store.region, store.access_key_id) == (None, "us-east-1", "AK")
+    assert store.commit_coordination == "single-writer"
+    bad = tmp_path / "storage.yml"
+    bad.write_text("endpoint: http://127.0.0.1:9000\nregon: eu-west-1\n")
+    with pytest.raises(Exception, match="regon"):
+        ObjectStore.from_yaml(bad, env={})
