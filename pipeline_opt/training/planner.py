@@ -61,14 +61,14 @@ class Prediction:
 
 # Relative step-time coefficients per device (fp32 eager = 1). GPU values are priors taken from the anchor run on
 # one H200 (bf16 autocast 6.75×, compile 1.24× on top, full recompute 1.39× time, optimizer step costs per 368 M
-# params); the benchmark measures the real ones. CPU: no tensor cores, bf16 matmuls run at about fp32 speed.
+# params; torchao's per-tensor bf16 AdamW and the host link speed are guesses); the benchmark measures the real ones. CPU: no tensor cores, bf16 matmuls run at about fp32 speed.
 SPEED_PRIORS = {
     "cuda": {"autocast": 1 / 6.75, "pure_bf16": 1 / 7.0, "compile": 0.80, "recompute": 0.39, "ops_recompute": 0.12,
-             "offload": 0.30, "opt_ms_per_368m": {"adamw": 5, "adamw8bit": 200, "adamw4bit": 200, "adamwfp8": 200,
+             "host_link_bytes_per_s": 25e9, "opt_ms_per_368m": {"adamw": 5, "adamw_bf16_sr": 100, "adamw8bit": 200, "adamw4bit": 200, "adamwfp8": 200,
                                                    "bnb8bit": 66, "bnb_paged8bit": 70, "cpu_offload": 176},
              "fp32_ms_per_ref_step": 401.0},
     "cpu": {"autocast": 1.0, "pure_bf16": 1.0, "compile": 0.9, "recompute": 0.33, "ops_recompute": 0.12,
-            "offload": 0.05, "opt_ms_per_368m": {"adamw": 2000, "adamw8bit": 8000, "adamw4bit": 8000,
+            "host_link_bytes_per_s": 1e12, "opt_ms_per_368m": {"adamw": 2000, "adamw_bf16_sr": 8000, "adamw8bit": 8000, "adamw4bit": 8000,
                                                   "adamwfp8": 8000, "bnb8bit": 4000, "bnb_paged8bit": 4000,
                                                   "cpu_offload": 2000},
             "fp32_ms_per_ref_step": 400_000.0},
@@ -109,7 +109,7 @@ def predict(shape: ModelShape, plan: Plan, device: str = "cuda", _cache: Optiona
     transient = max(backward, end) - (acts if backward >= end else grads)
     peak = params + opt + max(backward, end)
     return Prediction(plan.name, int(peak), params, grads, opt, acts, int(transient),
-                      round(relative_speed(shape, plan, device, sum(numels)), 3),
+                      round(relative_speed(shape, plan, device, sum(numels), _offloaded(shape, prof, ckpt, device)), 3),
                       needs_cuda=spec.needs_cuda)
 
 
@@ -124,6 +124,10 @@ def _activations(shape: ModelShape, prof, ckpt, device: str) -> tuple[int, int]:
     return saved, (prof.block if wrapped else 0)
 
 
+def _offloaded(shape: ModelShape, prof, ckpt, device: str) -> int:
+    return shape.layers * prof.block if ckpt.kind == "offload" and device == "cuda" else 0
+
+
 def _step_transient(spec, largest: int, compiled: bool) -> int:
     """Temporaries of the optimizer step: torchao updates one tensor at a time (dequantize, update, requantize);
     eager that costs ``spec.eager_tmp`` × its fp32 size (measured on CPU), compiled about 2× (fused kernel)."""
@@ -132,8 +136,11 @@ def _step_transient(spec, largest: int, compiled: bool) -> int:
     return int(largest * 4 * (2 if compiled else spec.eager_tmp))
 
 
-def relative_speed(shape: ModelShape, plan: Plan, device: str, n_params: int) -> float:
-    """Predicted tokens/s of ``plan`` divided by tokens/s of fp32 + AdamW, same shape and device."""
+def relative_speed(shape: ModelShape, plan: Plan, device: str, n_params: int, offloaded_bytes: int = 0) -> float:
+    """Predicted tokens/s of ``plan`` divided by tokens/s of fp32 + AdamW, same shape and device.
+
+    Activation offload costs its bytes twice over the host link (out in forward, back in backward), not hidden
+    behind compute."""
     pri = SPEED_PRIORS["cuda" if device == "cuda" else "cpu"]
     flops = 6 * n_params * shape.tokens + 12 * shape.layers * shape.seq * shape.d_model * shape.tokens
     base = pri["fp32_ms_per_ref_step"] * flops / _REF_FLOPS
@@ -144,9 +151,10 @@ def relative_speed(shape: ModelShape, plan: Plan, device: str, n_params: int) ->
                       pri["autocast"] if prec.autocast_dtype is not None else 1.0)
     wrapped = sum(ckpt.wraps(i) for i in range(shape.layers)) / max(shape.layers, 1)
     compute *= 1 + (pri["ops_recompute"] if ckpt.kind == "ops" else pri["recompute"] * wrapped)
-    compute *= (1 + pri["offload"]) if ckpt.kind == "offload" else 1.0
     compute *= pri["compile"] if plan.compile else 1.0
-    opt_time = pri["opt_ms_per_368m"][plan.optimizer] * n_params / 368e6
+    compute += 2 * offloaded_bytes / pri["host_link_bytes_per_s"] * 1000
+    opt_name = "adamw_bf16_sr" if plan.optimizer == "adamw" and plan.precision == "pure_bf16" else plan.optimizer
+    opt_time = pri["opt_ms_per_368m"][opt_name] * n_params / 368e6
     return (base + opt_base) / (compute + opt_time)
 
 
