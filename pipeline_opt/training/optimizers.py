@@ -156,5 +156,7 @@ def unwrap(optimizer) -> list:
         return [x for o in optimizer.optimizers for x in unwrap(o)]
     if isinstance(optimizer, EagerStep):
         return [optimizer.inner]
+    if hasattr(optimizer, "optim_dict"):  # torchao CPUOffloadOptimizer: host optimizers + one for small tensors
+        return [*optimizer.optim_dict.values(), *([optimizer.d_opt] if optimizer.d_opt is not None else [])]
     return [optimizer]
 
