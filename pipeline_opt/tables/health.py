@@ -78,6 +78,14 @@ class TableHealth:
     def healthy(self) -> bool:
         return self.stats.files_below == 0 and self.stats.files_above == 0
 
+    @property
+    def share_settled(self) -> float:
+        """Share of bytes that compaction cannot improve: in files inside the window, or in a partition (or
+        unpartitioned table) held by one file — a partition smaller than the floor cannot reach the window."""
+        groups = [p.stats for p in self.partitions] or [self.stats]
+        settled = sum(s.bytes if s.files == 1 else s.bytes_inside for s in groups)
+        return settled / self.stats.bytes if self.stats.bytes else 1.0
+
     def render(self) -> str:
         s = self.stats
         lines = [
@@ -86,7 +94,7 @@ class TableHealth:
             f"  file size p10/p50/p90 {format_size(s.p10)} / {format_size(s.p50)} / {format_size(s.p90)}",
             f"  window {format_size(self.min_size)} – {format_size(self.max_size)}: "
             f"{s.files_below:,} below, {s.files_inside:,} inside, {s.files_above:,} above "
-            f"({s.share_inside:.0%} of bytes inside)",
+            f"({s.share_inside:.0%} of bytes inside; {self.share_settled:.0%} settled)",
         ]
         if self.partitions:
             lines.append(f"  partitions {len(self.partitions)} by {', '.join(self.partition_columns)}")
