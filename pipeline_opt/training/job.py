@@ -36,8 +36,8 @@ def plan_ladder(cfg: TrainingConfig, device: str) -> list:
                                 f"{cfg.batch_size}; lower batch_size or raise the budget")
         return planner.ladder(choice)
     fixed_peak = planner.predict(model_shape(cfg), fixed, device).peak_bytes
-    return [fixed] + [planner.Plan.parse(c.plan) for c in choice.fitting() if c.peak_bytes < fixed_peak][:1] + \
-        planner.ladder(choice)[1:]
+    smaller = [p for p in planner.ladder(choice) if planner.predict(model_shape(cfg), p, device).peak_bytes < fixed_peak]
+    return [fixed, *smaller]
 
 
 def _columns(cfg: TrainingConfig) -> list[str]:

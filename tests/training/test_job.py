@@ -79,3 +79,14 @@ def test_torch_distributor_two_processes(spark, rows_table):
     out = train(cfg, spark=spark)
     assert out["world_size"] == 2 and out["rank"] in (0, 1) and out["steps"] == 3  # one rank reports
     assert all(loss == loss for loss in out["losses"])
+
+
+def test_fixed_plan_with_budget_steps_down_on_the_guard(rows_table):
+    from pipeline_opt.training.job import model_shape
+    from pipeline_opt.training.planner import Plan, predict
+
+    cfg = _cfg(rows_table, precision="fp32", steps=2, model=ModelSettings(kind="mlp", hidden=64, layers=2))
+    fp32 = predict(model_shape(cfg), Plan(), "cpu").peak_bytes
+    out = train(replace(cfg, budget_gib=0.8 * fp32 / 2**30))
+    assert out["steps"] == 2 and [s["from_plan"] for s in out["step_downs"]] == ["fp32+none+adamw"]
+    assert predict(model_shape(cfg), Plan.parse(out["plan"]), "cpu").peak_bytes < fp32
