@@ -55,6 +55,7 @@ class BatchResult:
     skipped: Optional[str] = None
     verification: Optional[VerifyResult] = None
     seconds: float = 0.0
+    verify_seconds: float = 0.0
 
 
 @dataclass
@@ -100,7 +101,8 @@ class CompactionResult:
                                                                            if b.version is not None],
                 "verified": self.verified, "conflicts": self.conflicts,
                 "share_inside_before": round(self.share_inside_before, 4),
-                "share_inside_after": round(self.share_inside_after, 4), "duration_s": round(self.duration_s, 2)}
+                "share_inside_after": round(self.share_inside_after, 4), "duration_s": round(self.duration_s, 2),
+                "verify_s": round(sum(b.verify_seconds for b in self.batches), 2)}
 
     def to_dict(self) -> dict:
         """The ``--json`` form: the summary, the plan with its reasons, and each batch."""
@@ -204,7 +206,9 @@ def _run_batch(session, path, kind, batch, plan, options, conflicts, tag, progre
         result.attempts, result.partitions = attempt, labels
         progress(f"{tag}: committed version {result.version}")
         if options.verify and result.version is not None:
+            t_verify = time.monotonic()
             result.verification = check_or_restore(session, path, result.version - 1, result.version)
+            result.verify_seconds = time.monotonic() - t_verify
             progress(f"{tag}: verified version {result.version} against {result.version - 1}")
         result.seconds = time.monotonic() - t0
         return result

@@ -1,0 +1,236 @@
+"""Compaction side by side: ours vs plain Delta OPTIMIZE vs delta-rs ``optimize.compact``, in one process.
+
+Run: .venv/bin/python benchmarks/compaction.py [--scale 1] [--files 2000] [--days 30]
+     → benchmarks/results/compaction.json
+
+1. TPC-H lineitem (tpchgen-cli, ``--scale``) as a Delta table of ``--files`` tiny files; three identical copies
+   compacted by ours (verified), plain ``OPTIMIZE`` (OSS defaults) and delta-rs (128 MiB target, as the anchor
+   ``shared/anchors/compaction_anchor.py``): wall time, files, share of bytes in the 16 MB – 1 GB window;
+   Spark TPC-H Q1 and Q6 (median of ``--repeats``) on the tiny table and on each result.
+2. Write amplification over ``--days`` daily cycles (30 appends a day, then a compaction), as the anchor
+   ``write_amp_anchor.py``: 25 MB a day at scale 1. Every size — the data, our window, plain OPTIMIZE's 1 GiB and
+   delta-rs' 100 MiB / 1 GiB targets — is multiplied by ``--scale``, so a small run stays in the same regime.
+   Our runs skip verification here (it reads, never writes, so it cannot change bytes rewritten).
+3. Health scan of a 100,000-file log (no data files) vs merely reading its add actions with deltalake.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from deltalake import DeltaTable, write_deltalake  # noqa: E402
+from deltalake.transaction import AddAction  # noqa: E402
+
+from pipeline_opt.spark import get_spark  # noqa: E402
+from pipeline_opt.tables.compact import CompactOptions, compact_table  # noqa: E402
+from pipeline_opt.tables.health import table_health  # noqa: E402
+from pipeline_opt.tables.plan import Window  # noqa: E402
+from pipeline_opt.tables.synthetic_log import write_synthetic_log  # noqa: E402
+
+MB, MIB, GIB = 10**6, 2**20, 2**30
+Q1 = """select l_returnflag, l_linestatus, sum(l_quantity), sum(l_extendedprice),
+ sum(l_extendedprice*(1-l_discount)), sum(l_extendedprice*(1-l_discount)*(1+l_tax)), avg(l_quantity),
+ avg(l_extendedprice), avg(l_discount), count(*) from lineitem where l_shipdate <= date '1998-09-02'
+ group by l_returnflag, l_linestatus order by l_returnflag, l_linestatus"""
+Q6 = """select sum(l_extendedprice*l_discount) from lineitem where l_shipdate >= date '1994-01-01'
+ and l_shipdate < date '1995-01-01' and l_discount between 0.05 and 0.07 and l_quantity < 24"""
+
+
+def log(msg: str) -> None:
+    print(f"[compaction] {msg}", file=sys.stderr, flush=True)
+
+
+def lineitem_parquet(work: Path, scale: float) -> Path:
+    out = work / f"tpch-{scale}"
+    if not (out / "lineitem.parquet").exists():
+        exe = shutil.which("tpchgen-cli") or str(Path(sys.executable).with_name("tpchgen-cli"))
+        subprocess.run([exe, "parquet", "-s", str(scale), "--tables=lineitem", f"--output-dir={out}"], check=True)
+    return out / "lineitem.parquet"
+
+
+def tiny_table(src: Path, path: Path, files: int) -> None:
+    """``files`` tiny files in two commits: delta-rs creates the table, one low-level commit adds the rest."""
+    table = pq.read_table(src)
+    step = -(-table.num_rows // files)
+    write_deltalake(str(path), table.slice(0, step))
+    actions = []
+    for i in range(1, files):
+        part = table.slice(i * step, step)
+        name = f"part-tiny-{i:05d}.parquet"
+        pq.write_table(part, path / name)
+        actions.append(AddAction(name, (path / name).stat().st_size, {}, int(time.time() * 1000), True,
+                                 json.dumps({"numRecords": part.num_rows})))
+    dt = DeltaTable(str(path))
+    dt.create_write_transaction(actions, mode="append", schema=dt.schema())
+
+
+def share_in_window(path: Path, lo: int = 16 * MB, hi: int = 10**9) -> dict:
+    h = table_health(str(path), lo, hi)
+    return {"files": h.stats.files, "share_inside": round(h.stats.share_inside, 4),
+            "share_settled": round(h.share_settled, 4)}
+
+
+def plain_optimize(spark, path: Path, min_size: int = GIB, max_size: int = GIB) -> dict:
+    session = spark.newSession()  # OSS defaults: minFileSize = maxFileSize = 1 GiB
+    session.conf.set("spark.databricks.delta.optimize.minFileSize", str(min_size))
+    session.conf.set("spark.databricks.delta.optimize.maxFileSize", str(max_size))
+    m = session.sql(f"OPTIMIZE delta.`{path}`").collect()[0]["metrics"]
+    return {"files_removed": m["numFilesRemoved"], "bytes_rewritten": int(m["filesRemoved"]["totalSize"] or 0)}
+
+
+def query_seconds(spark, path: Path, repeats: int) -> dict:
+    out = {}
+    for name, sql in (("q1", Q1), ("q6", Q6)):
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            spark.read.format("delta").load(str(path)).createOrReplaceTempView("lineitem")
+            spark.sql(sql).collect()
+            times.append(time.perf_counter() - t0)
+        out[name] = round(statistics.median(times), 3)
+    return out
+
+
+def compaction_section(spark, work: Path, scale: float, files: int, repeats: int) -> dict:
+    src = lineitem_parquet(work, scale)
+    tiny = work / "tiny"
+    shutil.rmtree(tiny, ignore_errors=True)
+    tiny_table(src, tiny, files)
+    copies = {name: work / name for name in ("ours", "plain", "deltars")}
+    for p in copies.values():
+        shutil.rmtree(p, ignore_errors=True)
+        shutil.copytree(tiny, p)
+    res = {"tiny": {**share_in_window(tiny), "bytes": table_health(str(tiny)).stats.bytes}}
+    log(f"tiny table: {res['tiny']}")
+    t0 = time.perf_counter()
+    ours = compact_table(spark, str(copies["ours"]), CompactOptions(Window(16 * MB, 10**9)))
+    res["ours"] = {"seconds": round(time.perf_counter() - t0, 2), "verify_seconds": ours.summary()["verify_s"],
+                   "bytes_rewritten": ours.bytes_rewritten, "verified": ours.verified, "target": ours.plan.target}
+    t0 = time.perf_counter()
+    res["plain"] = {**plain_optimize(spark, copies["plain"]), "seconds": round(time.perf_counter() - t0, 2)}
+    t0 = time.perf_counter()
+    m = DeltaTable(str(copies["deltars"])).optimize.compact(target_size=128 * MIB)
+    res["deltars"] = {"seconds": round(time.perf_counter() - t0, 2), "files_removed": m["numFilesRemoved"]}
+    for name, p in copies.items():
+        res[name].update(share_in_window(p))
+    log(f"compacted: {res}")
+    for name, p in [("tiny", tiny), *copies.items()]:
+        res[name].update(query_seconds(spark, p, repeats))
+        log(f"queries {name}: {res[name]}")
+    for name in copies:
+        res[name]["q1_speedup"] = round(res["tiny"]["q1"] / res[name]["q1"], 2)
+        res[name]["q6_speedup"] = round(res["tiny"]["q6"] / res[name]["q6"], 2)
+    res["ours_vs_plain_wall"] = round(res["ours"]["seconds"] / res["plain"]["seconds"], 2)
+    res["ours_vs_plain_wall_without_verification"] = round(
+        (res["ours"]["seconds"] - res["ours"]["verify_seconds"]) / res["plain"]["seconds"], 2)
+    return res
+
+
+def _table_bytes(path: Path) -> int:
+    try:
+        return int(pa.table(DeltaTable(str(path)).get_add_actions(flatten=True)).column("size_bytes")
+                   .to_numpy().sum())
+    except Exception:  # noqa: BLE001 — the table does not exist before the first append
+        return 0
+
+
+def write_amp_section(spark, work: Path, scale: float, days: int) -> dict:
+    tables = {k: work / f"wa-{k}" for k in ("ours", "plain", "deltars_100mib", "deltars_1gib")}
+    for p in tables.values():
+        shutil.rmtree(p, ignore_errors=True)
+    rng = np.random.default_rng(0)
+    rows = max(int(25000 * scale), 10)
+    ingested, rewritten = 0, {k: 0 for k in tables}
+    window = Window(int(16 * MB * scale), int(10**9 * scale))
+    for day in range(days):
+        for i in range(30):
+            n0 = (day * 30 + i) * rows
+            t = pa.table({"id": np.arange(rows) + n0, "x": rng.random(rows), "y": rng.random(rows),
+                          "z": rng.integers(0, 1 << 40, rows)})
+            before = _table_bytes(tables["ours"])
+            for p in tables.values():
+                write_deltalake(str(p), t, mode="append")
+            ingested += _table_bytes(tables["ours"]) - before
+        rewritten["ours"] += compact_table(spark, str(tables["ours"]), CompactOptions(window, verify=False)) \
+            .bytes_rewritten
+        rewritten["plain"] += plain_optimize(spark, tables["plain"], int(GIB * scale), int(GIB * scale))[
+            "bytes_rewritten"]
+        for key, target in (("deltars_100mib", 100 * MIB), ("deltars_1gib", GIB)):
+            m = DeltaTable(str(tables[key])).optimize.compact(target_size=int(target * scale))
+            rewritten[key] += json.loads(m["filesRemoved"])["totalSize"] if m["numFilesRemoved"] else 0
+        log(f"day {day + 1}: ingested {ingested / MB:.1f} MB, rewritten { {k: round(v / MB, 1) for k, v in rewritten.items()} }")
+    out = {"days": days, "mb_per_day": round(ingested / days / MB, 2), "ingested_mb": round(ingested / MB, 1)}
+    for k, p in tables.items():
+        h = table_health(str(p), window.min_size, window.max_size)
+        out[k] = {"write_amplification": round(rewritten[k] / max(ingested, 1), 2),
+                  "rewritten_mb": round(rewritten[k] / MB, 1), "final_files": h.stats.files,
+                  "share_inside_scaled_window": round(h.stats.share_inside, 4)}
+    return out
+
+
+def health_section(work: Path, files: int, repeats: int = 5) -> dict:
+    path = work / "log-only"
+    shutil.rmtree(path, ignore_errors=True)
+    rng = np.random.default_rng(0)
+    write_synthetic_log(path, rng.integers(10**4, 2 * 10**8, files), [str(i % 1000) for i in range(files)])
+    ours, adds = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        h = table_health(str(path))
+        ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        pa.table(DeltaTable(str(path)).get_add_actions(flatten=True))
+        adds.append(time.perf_counter() - t0)
+    return {"files": h.stats.files, "partitions": len(h.partitions), "health_s": round(statistics.median(ours), 3),
+            "deltalake_add_actions_s": round(statistics.median(adds), 3),
+            "ratio": round(statistics.median(ours) / statistics.median(adds), 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=1.0, help="TPC-H scale factor (default 1)")
+    ap.add_argument("--files", type=int, default=2000, help="tiny files in the lineitem table (default 2000)")
+    ap.add_argument("--days", type=int, default=30, help="daily append cycles for write amplification")
+    ap.add_argument("--repeats", type=int, default=3, help="query repetitions (median)")
+    ap.add_argument("--health-files", type=int, default=100_000)
+    ap.add_argument("--work", default=str(ROOT / "benchmarks" / "work" / "compaction"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "compaction.json"))
+    ap.add_argument("--only", choices=("compaction", "write_amp", "health"), action="append")
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    only = set(args.only or ("compaction", "write_amp", "health"))
+    out_path = Path(args.out)
+    result = json.loads(out_path.read_text()) if args.only and out_path.exists() else {}
+    result.update({"machine": f"{platform.machine()}, {os.cpu_count()} cores", "scale": args.scale,
+                   "files": args.files})
+    if "health" in only:
+        result["health_scan"] = health_section(work, args.health_files)
+        log(f"health: {result['health_scan']}")
+    spark = get_spark("pipeline_opt-bench-compaction") if only - {"health"} else None
+    if "compaction" in only:
+        result["compaction"] = compaction_section(spark, work, args.scale, args.files, args.repeats)
+    if "write_amp" in only:
+        result["write_amplification"] = write_amp_section(spark, work, args.scale, args.days)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
