@@ -158,3 +158,33 @@ def window_counts(data: Any) -> list[tuple[str, dict[str, int]]]:
             if re.search(r"before|after", text, re.I):
                 out.append((text, {k: int(node[f"files_{k}"]) for k in ("below", "inside", "above")}))
     return out
+
+
+_BEFORE_NAMES = re.compile(r"tiny|before|baseline|raw|uncompacted", re.I)
+
+
+def query_times(data: Any) -> dict[str, dict[str, float]]:
+    """Variant → {query → seconds}: the first dict whose child dicts (at least two) hold numeric ``q1``, ``q6``…
+    keys, e.g. ``{"tiny": {"q1": 4.2, …}, "ours": {"q1": 0.8, …}}``. The before-variant (tiny, before, baseline,
+    raw) comes first."""
+    for _, node in walk(data):
+        if not isinstance(node, dict):
+            continue
+        found = {str(name): {k: number(v) for k, v in child.items() if re.fullmatch(r"q\d+", str(k))
+                             and number(v) is not None}
+                 for name, child in node.items() if isinstance(child, dict)}
+        found = {name: qs for name, qs in found.items() if qs}
+        if len(found) >= 2:
+            return dict(sorted(found.items(), key=lambda kv: not _BEFORE_NAMES.search(kv[0])))
+    return {}
+
+
+def variant_values(data: Any, key: str) -> list[tuple[str, float]]:
+    """(variant, value) for child dicts holding a numeric ``key`` (e.g. ``write_amplification``, ``files``)."""
+    for _, node in walk(data):
+        if isinstance(node, dict):
+            found = [(str(n), number(c[key])) for n, c in node.items()
+                     if isinstance(c, dict) and number(c.get(key)) is not None]
+            if len(found) >= 2:
+                return found
+    return []

@@ -151,3 +151,23 @@ def window_bars(path: Path, rows: list[tuple[str, dict[str, int]]], title: str) 
     ax.set(xlabel="files", title=title)
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def grouped_bars(path: Path, groups: dict[str, dict[str, float]], unit: str, title: str) -> Path:
+    """One cluster per key (e.g. query), one bar per variant; each bar after the first says its speed-up over it."""
+    plt = _plt()
+    keys = sorted({k for g in groups.values() for k in g})
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(keys) + 2), 3.8))
+    width = 0.8 / max(len(groups), 1)
+    first = next(iter(groups.values()), {})
+    for i, (variant, values) in enumerate(groups.items()):
+        xs = np.arange(len(keys)) + (i - (len(groups) - 1) / 2) * width
+        ys = [values.get(k, np.nan) for k in keys]
+        ax.bar(xs, ys, width, label=variant)
+        for x, k, y in zip(xs, keys, ys):
+            if i and first.get(k) and y and np.isfinite(y):
+                ax.annotate(f"{first[k] / y:.1f}×", (x, y), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(np.arange(len(keys)), keys)
+    ax.set(ylabel=unit, title=title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

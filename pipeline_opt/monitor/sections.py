@@ -5,6 +5,7 @@ produce it; ``report.build_report`` also catches any other error per section, so
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -67,13 +68,24 @@ def compaction(res: Results, tables: Sequence[str], points: list[MetricPoint], o
         name = Path(str(path).rstrip("/")).name
         sec.images.append(plots.size_histogram(out / f"table_sizes_{name}.png", table_file_sizes(str(path)), window,
                                                f"{name}: file sizes from the Delta log"))
+    queries = extract.query_times(data) if data is not None else {}
+    if queries:
+        sec.images.append(plots.grouped_bars(out / "compaction_queries.png", queries, "seconds",
+                                             f"read latency: {next(iter(queries))} (before) vs after compaction"))
+    for key, unit in (("write_amplification", "bytes rewritten / bytes ingested"), ("files", "files")):
+        values = extract.variant_values(data, key) if data is not None else []
+        if values:
+            sec.images.append(plots.hbars(out / f"compaction_{key}.png", values, unit, key.replace("_", " ")))
     pairs = extract.latency_pairs(data) if data is not None else []
     pairs += _metric_pairs(points)
     if pairs:
         sec.images.append(plots.before_after_bars(out / "read_latency.png", pairs, "seconds",
                                                   "read latency before / after compaction"))
-    elif data is not None:
+    elif data is not None and not queries:
         sec.notes.append("compaction.json holds no before/after timings")
+    if data is not None:  # the headline ratios, as the benchmark wrote them
+        sec.rows += [(k, f"{v:.4g}") for k, v in numeric_leaves(data, limit=400)
+                     if re.search(r"speedup|_vs_|ratio|share_inside|write_amplification$|health_s$", k)][:30]
     return sec
 
 

@@ -139,6 +139,13 @@ def test_readers_find_facts_in_nested_and_renamed_shapes(tmp_path):
             "reads": {"q6": {"before": 2.0, "after": 0.5}}}
     assert extract.latency_pairs(flat) == [("q1_s", 3.0, 1.0), ("reads/q6", 2.0, 0.5)]
     assert extract.size_lists(compaction) == [("file_sizes", [1.0, 2.0, 3.0], [6.0])]
+    bench = {"compaction": {"tiny": {"files": 2000, "q1": 8.0, "q6": 4.0}, "ours": {"files": 4, "q1": 1.0, "q6": 0.5},
+                            "ours_vs_plain_wall": 0.9},
+             "write_amplification": {"days": 30, "ours": {"write_amplification": 1.1},
+                                     "plain": {"write_amplification": 3.0}}}
+    assert extract.query_times(bench) == {"tiny": {"q1": 8.0, "q6": 4.0}, "ours": {"q1": 1.0, "q6": 0.5}}
+    assert extract.variant_values(bench, "write_amplification") == [("ours", 1.1), ("plain", 3.0)]
+    assert extract.variant_values(bench, "files") == [("tiny", 2000.0), ("ours", 4.0)]
     health = {"lineitem": {"before": {"stats": {"files_below": 900, "files_inside": 0, "files_above": 0}},
                            "after": {"stats": {"files_below": 0, "files_inside": 3, "files_above": 0}}}}
     assert [label for label, _ in extract.window_counts(health)] == ["lineitem/before/stats", "lineitem/after/stats"]
