@@ -8,6 +8,7 @@ Worker ``i`` of ``n`` reads a contiguous run of the rank's windows, so no two wo
 """
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping, Optional, Sequence
 
@@ -31,6 +32,7 @@ except ImportError:  # pragma: no cover - torch is the [torch] extra
 
 POSITION_KEY = "__position__"  # (window, batch in window); added only when a DeltaLoader drives the dataset
 DEFAULT_WINDOW_ROWS = 65536
+PREFETCH_WINDOWS = 2  # windows decoded ahead per worker
 
 
 class DeltaDataset(IterableDataset):
@@ -110,22 +112,28 @@ class DeltaDataset(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         plan = self.plan()
         mine = _split_by_batches(self.work(plan), plan, workers)[worker]
-        reader = WindowReader(self.snapshot, self.columns, self.row_filter.expression, self.row_filter.columns,
-                              self.source, big_file_rows=self.window_rows)
-        # one window is decoded in a background thread while the previous one is cut into batches
-        # (Arrow and NumPy release the GIL), so decoding overlaps the consumer; memory stays at two windows
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            ahead = pool.submit(self._prepare, reader, plan, plan.windows[mine[0][0]]) if mine else None
+        local = threading.local()  # one reader per decoding thread: readers keep per-file state
+
+        def reader():
+            if not hasattr(local, "reader"):
+                local.reader = WindowReader(self.snapshot, self.columns, self.row_filter.expression,
+                                            self.row_filter.columns, self.source, big_file_rows=self.window_rows)
+            return local.reader
+        # the next windows are decoded in background threads while the current one is cut into batches (Arrow and
+        # NumPy release the GIL), so decoding overlaps the consumer; memory stays at PREFETCH_WINDOWS + 1 windows
+        with ThreadPoolExecutor(max_workers=PREFETCH_WINDOWS) as pool:
+            ahead = [pool.submit(self._prepare, reader, plan, plan.windows[w]) for w, _ in mine[:PREFETCH_WINDOWS]]
             for i, (window, first) in enumerate(mine):
-                arrays = ahead.result()
-                ahead = pool.submit(self._prepare, reader, plan, plan.windows[mine[i + 1][0]]) \
-                    if i + 1 < len(mine) else None
+                arrays = ahead.pop(0).result()
+                if i + PREFETCH_WINDOWS < len(mine):
+                    nxt = plan.windows[mine[i + PREFETCH_WINDOWS][0]]
+                    ahead.append(pool.submit(self._prepare, reader, plan, nxt))
                 yield from self._batches(arrays, plan.windows[window], first)
                 self.source.flush_stats()
 
-    def _prepare(self, reader: WindowReader, plan: RankPlan, window) -> dict:
+    def _prepare(self, reader, plan: RankPlan, window) -> dict:
         """Column arrays of one window's live rows, shuffled when ``shuffle`` is on."""
-        table, rows = reader.read(window.segments)
+        table, rows = reader().read(window.segments)
         perm = window_permutation(len(rows), self.seed, plan.epoch, self.rank, window.index, self.shuffle)
         return window_arrays(table, rows if perm is None else rows[perm], self.fill_nulls)
 

@@ -7,6 +7,7 @@ a shared array when a ``DeltaLoader`` attaches one, so the loader can report tot
 """
 from __future__ import annotations
 
+import threading
 from typing import Mapping, Optional
 
 import pyarrow as pa
@@ -32,7 +33,15 @@ class FileSource:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["stats"] = dict.fromkeys(STAT_NAMES, 0)
+        state.pop("_lock", None)
         return state
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Guards the counters: a worker decodes windows in more than one thread."""
+        if "_lock" not in self.__dict__:
+            self.__dict__["_lock"] = threading.Lock()
+        return self.__dict__["_lock"]
 
     def opener(self):
         """A function (uri, DataFile) -> ``pq.ParquetFile`` for this process."""
@@ -56,16 +65,16 @@ class FileSource:
         return open_file
 
     def locator(self):
-        """A function (uri, DataFile) -> keyword arguments of ``ParquetFileFormat.make_fragment`` (a local path and
+        """A function (table root URI, DataFile) -> keyword arguments of ``ParquetFileFormat.make_fragment`` (a local path and
         its filesystem, or an in-memory buffer), or None when the file should be read row group by row group
         (remote storage without a file cache, so bytes fetched are counted)."""
-        fs_box: dict = {}
+        roots: dict = {}  # table root URI -> (filesystem, root path): parse each root once, not once per file
 
-        def locate(uri: str, data_file):
-            if "fs" not in fs_box:
-                fs_box["fs"] = resolve(uri, self.storage_options, self.filesystem)[0]
-            fs = fs_box["fs"]
-            path = resolve(uri, self.storage_options, fs)[1]
+        def locate(root: str, data_file):
+            if root not in roots:
+                roots[root] = resolve(root, self.storage_options, self.filesystem)
+            fs, root_path = roots[root]
+            uri, path = f"{root}/{data_file.path}", f"{root_path.rstrip('/')}/{data_file.path}"
             if self.cache is not None:
                 self._add("files_opened", 1)
                 where = self._cached(fs, path, uri, data_file.size)
@@ -114,15 +123,17 @@ class FileSource:
 
     def _add(self, name: str, n: int) -> None:
         if n:
-            self.stats[name] += n
+            with self.lock:
+                self.stats[name] += n
 
     def flush_stats(self) -> None:
         """Add this process's counters to the shared array (if any) and reset them."""
         if self.shared is not None:
+            with self.lock:
+                stats, self.stats = self.stats, dict.fromkeys(STAT_NAMES, 0)
             with self.shared.get_lock():
                 for i, name in enumerate(STAT_NAMES):
-                    self.shared[i] += self.stats[name]
-            self.stats = dict.fromkeys(STAT_NAMES, 0)
+                    self.shared[i] += stats[name]
 
 
 class _Counted:

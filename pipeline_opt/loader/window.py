@@ -37,7 +37,7 @@ class WindowReader:
         pieces, run = [], []
         for seg in segments:
             f = self.snapshot.files[seg[0]]
-            place = self._locate(self.snapshot.file_uri(f), f) if f.num_records <= self.big_file_rows else None
+            place = self._locate(self.snapshot.uri, f) if f.num_records <= self.big_file_rows else None
             if place is None:
                 if run:
                     pieces.append(self._small(run))
