@@ -97,6 +97,17 @@ def run(small: bool, out: Path, deadline_s: float, anchor: str | None) -> dict:
             gc.collect()
         _ratios(result)
         _write(out, result)
+    base = next((p for p in result["plans"] if p["plan"] == "fp32+none+adamw"), None)
+    measured = {p["plan"] for p in result["plans"]}
+    for frac in GOAL_FRACTIONS if base else ():  # the budgets are fractions of the *measured* fp32 peak
+        pick = choose(shape, int(frac * base["peak_gib"] * 2**30), device).chosen
+        if pick and pick.plan not in measured and time.monotonic() - start <= deadline_s:
+            measured.add(pick.plan)
+            try:
+                result["plans"].append(measure(shape, Plan.parse(pick.plan), device, warm, steps, small))
+            except Exception as e:
+                result["failed"].append({"plan": pick.plan, "error": f"{type(e).__name__}: {str(e)[:300]}"})
+    _ratios(result)
     _goals(result, shape, device)
     if anchor and device == "cuda":
         result["anchor"] = _run_anchor(anchor, max(deadline_s + 60 - (time.monotonic() - start), 60))
