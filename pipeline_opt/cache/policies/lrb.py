@@ -1,7 +1,7 @@
 """``lrb``: LRB-style sampled eviction (Song et al., NSDI'20) with an online table model; S3-FIFO until trained.
 
-Model: the probability that an object is requested again within the cache's horizon (the running mean age of
-evicted objects), estimated online from labelled samples of eviction candidates, in a table indexed by log-binned
+Model: the probability that an object is requested again within the cache's horizon (the time new admissions
+take to fill the cache), estimated online from labelled samples of eviction candidates, in a table indexed by log-binned
 age (time since the last request), last gap between requests, frequency and size. Cells with few samples back off
 to a coarser age × frequency table, which backs off to the overall rate. Counts decay by half every ``decay_every``
 labels, so the model follows shifting workloads. Eviction takes ``sample_size`` random cached objects and evicts
