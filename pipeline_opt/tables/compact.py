@@ -207,7 +207,8 @@ def _run_batch(session, path, kind, batch, plan, options, conflicts, tag, progre
         progress(f"{tag}: committed version {result.version}")
         if options.verify and result.version is not None:
             t_verify = time.monotonic()
-            result.verification = check_or_restore(session, path, result.version - 1, result.version)
+            result.verification = check_or_restore(session, path, result.version - 1, result.version,
+                                                   _where(plan, batch, options))
             result.verify_seconds = time.monotonic() - t_verify
             progress(f"{tag}: verified version {result.version} against {result.version - 1}")
         result.seconds = time.monotonic() - t0
@@ -231,7 +232,7 @@ def _optimize(session, path: str, kind: str, batch: list[PartitionPlan], plan: C
     if options.cluster_by and kind == "optimize":
         _ensure_clustering(session, path, options.cluster_by)
     elif plan.partition_columns:
-        sql += " WHERE " + " OR ".join(f"({partition_predicate(p.values)})" for p in batch)
+        sql += " WHERE " + _where(plan, batch, options)
     if kind == "purge":
         sql += " APPLY (PURGE)"
     elif options.zorder_by:
@@ -240,6 +241,13 @@ def _optimize(session, path: str, kind: str, batch: list[PartitionPlan], plan: C
     version = _commit_version(session, path, run_id) if metrics["numFilesRemoved"] else None
     return BatchResult([], version, int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"]),
                        int(metrics["filesRemoved"]["totalSize"] or 0), int(metrics["filesAdded"]["totalSize"] or 0))
+
+
+def _where(plan: CompactionPlan, batch: list[PartitionPlan], options: CompactOptions) -> Optional[str]:
+    """The batch's partitions as a predicate of quoted names and escaped values (None: the whole table)."""
+    if not plan.partition_columns or options.cluster_by:
+        return None
+    return " OR ".join(f"({partition_predicate(p.values)})" for p in batch)
 
 
 def _ensure_clustering(session, path: str, columns: list[str]) -> None:

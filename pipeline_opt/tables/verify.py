@@ -6,16 +6,16 @@ altered row, a changed type or a changed null count changes it (checksums are or
 
 API (stable; the partitioning and maintenance code reuse it):
 
-- ``fingerprint(spark, path, version=None) -> TableFingerprint``: row count, columns with Spark types, per-column
+- ``fingerprint(spark, path, version=None, where=None) -> TableFingerprint``: row count, columns with Spark types, per-column
   null counts and checksums, and a whole-row checksum, of the table at ``version`` (latest when None).
-- ``verify_rewrite(spark, path, before, after_version) -> VerifyResult``: runs a Great Expectations 1.x suite on
+- ``verify_rewrite(spark, path, before, after_version, where=None) -> VerifyResult``: runs a Great Expectations 1.x suite on
   the after-version against the before fingerprint (``before`` is a version number or a ``TableFingerprint``
   taken earlier): row count equal, ordered column list equal, and per column type, null count and checksum
-  equal. ``VerifyResult.ok`` is the suite's verdict; ``failures`` names each failed check.
+  equal. ``where`` (optional, from ``sql.partition_predicate``) limits both sides to the rewritten partitions. ``VerifyResult.ok`` is the suite's verdict; ``failures`` names each failed check.
 - ``restore(spark, path, version)``: Delta ``RESTORE TABLE … TO VERSION AS OF``; returns the new version.
 - ``undo_rewrite(spark, path, rewrite_version) -> int``: puts back the content of ``rewrite_version - 1`` while
   keeping rows that blind appends committed after the rewrite (restore, then re-append them).
-- ``check_or_restore(spark, path, before, rewrite_version) -> VerifyResult``: verify; on a mismatch undo the
+- ``check_or_restore(spark, path, before, rewrite_version, where=None) -> VerifyResult``: verify; on a mismatch undo the
   rewrite and raise ``VerificationError`` (the table is back to its old content, nothing lost).
 """
 from __future__ import annotations
@@ -81,12 +81,15 @@ def current_version(spark, path: str) -> int:
     return int(DeltaTable.forPath(spark, str(path)).history(1).collect()[0]["version"])
 
 
-def fingerprint(spark, path: str, version: Optional[int] = None) -> TableFingerprint:
-    """Fingerprint of the table at ``version``: one aggregation over all rows."""
+def fingerprint(spark, path: str, version: Optional[int] = None, where: Optional[str] = None) -> TableFingerprint:
+    """Fingerprint of the table at ``version``: one aggregation over all rows (those matching ``where``, a
+    predicate built by ``sql.partition_predicate`` — never user text — to fingerprint only touched partitions)."""
     from pyspark.sql import functions as F
 
     version = current_version(spark, path) if version is None else int(version)
     df = read_version(spark, path, version)
+    if where:
+        df = df.where(where)
     fields = df.schema.fields
     aggs = [F.count(F.lit(1)).alias("rows"), _hash_sum([_hashable(f) for f in fields] or [F.lit(0)]).alias("row")]
     for i, f in enumerate(fields):
@@ -115,12 +118,15 @@ def _hash_sum(cols):
     return F.pmod(total, F.lit(_MOD).cast("decimal(38,0)")).cast("bigint")
 
 
-def verify_rewrite(spark, path: str, before: Union[int, TableFingerprint], after_version: int) -> VerifyResult:
-    """Run the GX suite on ``after_version`` against the ``before`` fingerprint (or version)."""
-    expected = before if isinstance(before, TableFingerprint) else fingerprint(spark, path, before)
-    actual = fingerprint(spark, path, after_version)
+def verify_rewrite(spark, path: str, before: Union[int, TableFingerprint], after_version: int,
+                   where: Optional[str] = None) -> VerifyResult:
+    """Run the GX suite on ``after_version`` against the ``before`` fingerprint (or version); ``where`` limits
+    both sides to the rewritten partitions (a rewrite that moved rows across partitions still fails)."""
+    expected = before if isinstance(before, TableFingerprint) else fingerprint(spark, path, before, where)
+    actual = fingerprint(spark, path, after_version, where)
     comparison = _comparison_frame(spark, expected, actual)
-    failures, checks = _run_suite(comparison, read_version(spark, path, after_version), expected)
+    after_df = read_version(spark, path, after_version)
+    failures, checks = _run_suite(comparison, after_df.where(where) if where else after_df, expected)
     return VerifyResult(str(path), expected.version, actual.version, not failures, checks, failures)
 
 
@@ -219,9 +225,10 @@ def _is_append(op: str) -> bool:
     return name in ("WRITE", "STREAMING UPDATE") and mode in ("Append", "None")
 
 
-def check_or_restore(spark, path: str, before: Union[int, TableFingerprint], rewrite_version: int) -> VerifyResult:
+def check_or_restore(spark, path: str, before: Union[int, TableFingerprint], rewrite_version: int,
+                     where: Optional[str] = None) -> VerifyResult:
     """Verify ``rewrite_version`` against ``before``; on a mismatch undo it and raise ``VerificationError``."""
-    result = verify_rewrite(spark, path, before, rewrite_version)
+    result = verify_rewrite(spark, path, before, rewrite_version, where)
     if result.ok:
         return result
     result.restored_to = undo_rewrite(spark, path, rewrite_version)

@@ -9,7 +9,7 @@ from pipeline_opt.tables.verify import (VerificationError, check_or_restore, cur
 
 def _table(spark, path, n=200, parts=4):
     df = spark.range(n).selectExpr("id", "cast(id % 7 as string) as `we'ird``col`",
-                                   "case when id % 5 = 0 then null else id * 1.5 end as x",
+                                   "case when id % 5 = 0 then null else cast(id * 1.5 as double) end as x",
                                    "map('k', id) as m")
     df.repartition(parts).write.format("delta").save(str(path))
     return str(path)
