@@ -9,7 +9,7 @@ Worker ``i`` of ``n`` reads a contiguous run of the rank's windows, so no two wo
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import queue
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -112,30 +112,20 @@ class DeltaDataset(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         plan = self.plan()
         mine = _split_by_batches(self.work(plan), plan, workers)[worker]
-        local = threading.local()  # one reader per decoding thread: readers keep per-file state
+        reader = WindowReader(self.snapshot, self.columns, self.row_filter.expression, self.row_filter.columns,
+                              self.source, big_file_rows=self.window_rows)
+        windows = [plan.windows[w] for w, _ in mine]
+        # a producer thread decodes and shuffles the next windows while this generator cuts the current one into
+        # batches (Arrow and NumPy release the GIL); the queue bounds memory at PREFETCH_WINDOWS + 1 windows
+        for (window, first), arrays in zip(mine, _produce(self._prepared(reader, plan, windows), PREFETCH_WINDOWS)):
+            yield from self._batches(arrays, plan.windows[window], first)
+            self.source.flush_stats()
 
-        def reader():
-            if not hasattr(local, "reader"):
-                local.reader = WindowReader(self.snapshot, self.columns, self.row_filter.expression,
-                                            self.row_filter.columns, self.source, big_file_rows=self.window_rows)
-            return local.reader
-        # the next windows are decoded in background threads while the current one is cut into batches (Arrow and
-        # NumPy release the GIL), so decoding overlaps the consumer; memory stays at PREFETCH_WINDOWS + 1 windows
-        with ThreadPoolExecutor(max_workers=PREFETCH_WINDOWS) as pool:
-            ahead = [pool.submit(self._prepare, reader, plan, plan.windows[w]) for w, _ in mine[:PREFETCH_WINDOWS]]
-            for i, (window, first) in enumerate(mine):
-                arrays = ahead.pop(0).result()
-                if i + PREFETCH_WINDOWS < len(mine):
-                    nxt = plan.windows[mine[i + PREFETCH_WINDOWS][0]]
-                    ahead.append(pool.submit(self._prepare, reader, plan, nxt))
-                yield from self._batches(arrays, plan.windows[window], first)
-                self.source.flush_stats()
-
-    def _prepare(self, reader, plan: RankPlan, window) -> dict:
-        """Column arrays of one window's live rows, shuffled when ``shuffle`` is on."""
-        table, rows = reader().read(window.segments)
-        perm = window_permutation(len(rows), self.seed, plan.epoch, self.rank, window.index, self.shuffle)
-        return window_arrays(table, rows if perm is None else rows[perm], self.fill_nulls)
+    def _prepared(self, reader: WindowReader, plan: RankPlan, windows: list):
+        """Column arrays of each window's live rows, shuffled when ``shuffle`` is on."""
+        for window, (table, rows) in zip(windows, reader.stream(windows)):
+            perm = window_permutation(len(rows), self.seed, plan.epoch, self.rank, window.index, self.shuffle)
+            yield window_arrays(table, rows if perm is None else rows[perm], self.fill_nulls)
 
     def _batches(self, arrays: dict, window, first: int):
         import torch
@@ -146,6 +136,45 @@ class DeltaDataset(IterableDataset):
             if self._tag_positions:
                 batch[POSITION_KEY] = torch.tensor([window.index, b], dtype=torch.int64)
             yield batch
+
+
+def _produce(items, depth: int):
+    """Iterate ``items`` in a background thread, at most ``depth`` ahead; errors re-raise in the consumer."""
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run():
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, done))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            put((False, e))
+
+    thread = threading.Thread(target=run, daemon=True, name="delta-window-reader")
+    thread.start()
+    try:
+        while True:
+            ok, item = box.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _split_by_batches(items: list, plan: RankPlan, workers: int) -> list:

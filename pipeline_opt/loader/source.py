@@ -34,6 +34,7 @@ class FileSource:
         state = dict(self.__dict__)
         state["stats"] = dict.fromkeys(STAT_NAMES, 0)
         state.pop("_lock", None)
+        state.pop("_fs", None)
         return state
 
     @property
@@ -63,6 +64,12 @@ class FileSource:
             return _Counted(pf, counter, self)
 
         return open_file
+
+    def filesystem_for(self, uri: str):
+        """The pyarrow filesystem that serves ``uri`` (built once per process)."""
+        if "_fs" not in self.__dict__:
+            self.__dict__["_fs"] = resolve(uri, self.storage_options, self.filesystem)[0]
+        return self.__dict__["_fs"]
 
     def locator(self):
         """A function (table root URI, DataFile) -> keyword arguments of ``ParquetFileFormat.make_fragment`` (a local path and

@@ -8,11 +8,12 @@ through ``FileReader`` so a huge file is never decoded whole for a small segment
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pds
+import pyarrow.fs as pafs
 
 from pipeline_opt.loader.deletion_vectors import deleted_rows, keep_mask
 from pipeline_opt.loader.errors import LoaderError
@@ -50,12 +51,53 @@ class WindowReader:
             pieces.append(self._small(run))
         return _concat(pieces)
 
-    def _small(self, run: list) -> tuple:
+    def stream(self, windows) -> Iterator[tuple]:
+        """``read(w.segments)`` for each window in turn. For local tables without a file cache, all the small files
+        of all ``windows`` are decoded by one continuous Arrow scan (read-ahead across window boundaries, as a
+        plain Parquet scan does) instead of one scan per window."""
+        local = self.source.cache is None and isinstance(self.source.filesystem_for(self.snapshot.uri),
+                                                         pafs.LocalFileSystem)
+        if not local or not self._physical_schema().names:  # a scan of no columns does not report row counts
+            yield from (self.read(w.segments) for w in windows)
+            return
+        small = [seg for w in windows for seg in w.segments if self._is_small(seg)]
+        places = [self._locate(self.snapshot.uri, self.snapshot.files[seg[0]]) for seg in small]
+        scanner = pds.Scanner.from_dataset(
+            pds.FileSystemDataset([_FORMAT.make_fragment(**p) for p in places], self._physical_schema(), _FORMAT),
+            columns=self._physical_schema().names, batch_size=1 << 20, fragment_readahead=8, use_threads=True)
+        batches = iter(scanner.to_batches())
+        for w in windows:
+            pieces, run = [], []
+            for seg in w.segments:
+                if self._is_small(seg):
+                    run.append((seg, _take_rows(batches, self.snapshot.files[seg[0]].num_records)))
+                    continue
+                if run:
+                    pieces.append(self._assemble(run, pa.concat_tables([t for _, t in run])))
+                    run = []
+                table = self.files.read(*seg)
+                pieces.append((table, np.arange(table.num_rows, dtype=np.int64)))
+            if run:
+                pieces.append(self._assemble(run, pa.concat_tables([t for _, t in run])))
+            yield _concat(pieces)
+
+    def _is_small(self, seg) -> bool:
+        return self.snapshot.files[seg[0]].num_records <= self.big_file_rows
+
+    def _physical_schema(self) -> pa.Schema:
         snap = self.snapshot
         data_cols = [c for c in self.read_columns if c not in snap.partition_columns]
-        schema = pa.schema([pa.field(snap.physical[c], snap.schema.field(c).type) for c in data_cols])
+        return pa.schema([pa.field(snap.physical[c], snap.schema.field(c).type) for c in data_cols])
+
+    def _small(self, run: list) -> tuple:
+        schema = self._physical_schema()
         frags = [_FORMAT.make_fragment(**place) for _, place in run]
         raw = pds.FileSystemDataset(frags, schema, _FORMAT).to_table(columns=schema.names, use_threads=True)
+        return self._assemble(run, raw)
+
+    def _assemble(self, run: list, raw: pa.Table) -> tuple:
+        """(logical table, live row indexes) of a run of small files whose physical rows ``raw`` holds in order."""
+        snap = self.snapshot
         counts = np.array([snap.files[f].num_records for (f, _, _), _ in run], dtype=np.int64)
         if int(counts.sum()) != raw.num_rows:
             raise LoaderError(f"{snap.uri}: files hold {raw.num_rows} rows, the Delta log says {int(counts.sum())}")
@@ -93,6 +135,18 @@ class WindowReader:
             passing[numbered.filter(self.filter_expr).column(_ROW).to_numpy()] = True
             keep &= passing
         return keep
+
+
+def _take_rows(batches, n: int) -> pa.Table:
+    """The next ``n`` rows of a scan (exactly one file's rows: a scan's batches never span two files)."""
+    got, parts = 0, []
+    while got < n:
+        batch = next(batches)
+        parts.append(batch)
+        got += batch.num_rows
+    if got != n:
+        raise LoaderError(f"a data file holds more rows than the Delta log says ({got} > {n})")
+    return pa.Table.from_batches(parts)
 
 
 def _concat(pieces: list) -> tuple:

@@ -78,3 +78,17 @@ def test_table_changing_mid_epoch_does_not_change_the_epoch(spark, tmp_path):
     ids = ids_of(first + list(it))
     assert sorted(ids) == list(range(400))
     assert ds.version == 0 and math.isclose(len(ids) / 50, 8)
+
+
+def test_partition_column_only(dv_table):
+    path, expected = dv_table
+    batches = list(DeltaLoader(DeltaDataset(path, columns=["grp"], batch_size=500)))
+    assert sum(len(b["grp"]) for b in batches) == len(expected)
+
+
+def test_big_file_path_reads_the_same_rows(tables):
+    """A file larger than the window is read row group by row group; the rows must match the whole-file path."""
+    path, expected = tables["dense"]
+    small_window = DeltaDataset(path, columns=["id"], batch_size=500, shuffle_buffer=1000, shuffle=True)
+    assert max(f.num_records for f in small_window.snapshot.files) > small_window.window_rows
+    assert sorted(epoch_ids(small_window, num_workers=2)) == sorted(expected)
