@@ -119,7 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     source = Path(args.lakehouse) / args.table
     result = {"machine": f"{platform.node()}: 2 cores, 24 GiB, no GPU", "table": args.table,
-              "lakehouse": args.lakehouse}
+              "lakehouse": Path(args.lakehouse).name}
     with tempfile.TemporaryDirectory(prefix="scale_out_") as tmp:
         work = Path(tmp)
         server = MotoServer(work, buckets=("lake",))
