@@ -1,6 +1,8 @@
 """Delta tables on a real S3-compatible server (moto, credentials enforced): clear errors, nothing written on bad
 input, and the single-writer rule enforced with the writer lease."""
 import json
+import os
+import subprocess
 import time
 
 import pyarrow as pa
@@ -92,3 +94,18 @@ def test_spark_writes_to_s3_need_the_lease_unless_dynamodb_coordinates(spark, s3
     check_spark_write(spark, "/local/path/needs/no/lease")
     with single_writer(uri, ObjectStore(commit_coordination="dynamodb")) as none:
         assert none is None
+
+
+def test_the_cluster_driver_fails_before_spark_with_one_line_on_bad_credentials(s3):
+    from pipeline_opt.cluster import driver_args, store_env
+
+    bad = s3.with_credentials(s3.access_key_id, "not-the-secret")
+    before = bucket_keys(s3)
+    steps = [{"op": "copy", "src": "unused", "dest": f"s3a://{BUCKET}/never-written"}]
+    done = subprocess.run(driver_args("local[1]", steps), env={**os.environ, **store_env(bad)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "rejected the credentials" in lines[0] and s3.access_key_id in lines[0]
+    assert "not-the-secret" not in done.stderr
+    assert bucket_keys(s3) == before
