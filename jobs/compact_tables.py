@@ -20,10 +20,11 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from pipeline_opt.tables.maintenance_jobs import compact_tables, job_spark, run_job
+    from pipeline_opt.spark import get_spark
+    from pipeline_opt.tables.maintenance_jobs import compact_tables, run_job
 
     return run_job("compact_tables", lambda: compact_tables(
-        job_spark("pipeline_opt-compact_tables"), args.config, args.table, args.access_log, args.everything,
+        get_spark("pipeline_opt-compact_tables"), args.config, args.table, args.access_log, args.everything,
         args.dry_run, args.base_dir))
 
 

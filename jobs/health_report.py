@@ -16,11 +16,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from pipeline_opt.tables.maintenance_jobs import configured_tables, health_report, job_spark, run_job
+    from pipeline_opt.spark import get_spark
+    from pipeline_opt.tables.maintenance_jobs import configured_tables, health_report, run_job
 
     def produce():
         config, tables = configured_tables(args.config, args.table, args.base_dir)
-        return health_report(job_spark("pipeline_opt-health_report"), config, tables)
+        return health_report(get_spark("pipeline_opt-health_report"), config, tables)
 
     return run_job("health_report", produce)
 

@@ -21,10 +21,11 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from pipeline_opt.tables.maintenance_jobs import job_spark, run_job, vacuum_tables
+    from pipeline_opt.spark import get_spark
+    from pipeline_opt.tables.maintenance_jobs import run_job, vacuum_tables
 
     return run_job("vacuum_tables", lambda: vacuum_tables(
-        job_spark("pipeline_opt-vacuum_tables"), args.config, args.table, args.retention_hours, args.execute,
+        get_spark("pipeline_opt-vacuum_tables"), args.config, args.table, args.retention_hours, args.execute,
         args.allow_unsafe, args.base_dir))
 
 

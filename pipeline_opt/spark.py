@@ -1,6 +1,8 @@
 """The one place a SparkSession is built.
 
-Invariants: on Databricks the existing session is returned untouched; elsewhere a local (or ``master``) session
+Invariants: on Databricks the existing session is returned untouched; under ``spark-submit`` the session uses the
+JVM and conf that spark-submit started (its ``--master``, ``--packages``, ``--conf`` win); elsewhere a local (or
+``master``) session
 with Delta Lake, quiet logs and no UI. Delta's JVM jars come from Maven Central through Spark's Ivy resolver and
 are cached under ``~/.ivy2``; when Ivy cannot fetch them, Maven copies them into ``jar_dir()`` and Spark loads them
 from there (``spark.jars``), so a machine without Ivy access still works.
@@ -37,6 +39,11 @@ LOCAL_CONFS = {
 def is_databricks() -> bool:
     """True inside a Databricks runtime (notebook, job or Databricks Connect-less cluster)."""
     return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def launched_by_spark_submit() -> bool:
+    """True when spark-submit started the JVM before this Python driver (it passes the gateway port)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
 def delta_artifacts() -> list[str]:
@@ -87,6 +94,13 @@ def get_spark(
     active = sql.SparkSession.getActiveSession()
     if active is not None:
         return active
+    if launched_by_spark_submit():
+        builder = sql.SparkSession.builder.appName(app_name)
+        for key, value in (conf or {}).items():
+            builder = builder.config(key, value)
+        spark = builder.getOrCreate()
+        spark.sparkContext.setLogLevel("ERROR")
+        return spark
     try:
         return _build(sql.SparkSession, app_name, master, conf, use_ivy=not _local_jars())
     except Exception as e:  # Ivy could not resolve: fall back to Maven-copied jars once

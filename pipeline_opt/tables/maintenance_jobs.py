@@ -93,22 +93,6 @@ def vacuum_tables(spark, config_path: str, names: Optional[list[str]] = None,
             for t, path, hours in plans]
 
 
-def job_spark(app_name: str):
-    """The session for a job: the one spark-submit configured (its --master, --packages, --conf win), else
-    ``get_spark`` (Databricks' own session, or a local one)."""
-    import os
-
-    if "PYSPARK_GATEWAY_PORT" in os.environ:  # launched by spark-submit: the JVM and its conf already exist
-        from pyspark.sql import SparkSession
-
-        spark = SparkSession.builder.appName(app_name).getOrCreate()
-        spark.sparkContext.setLogLevel("ERROR")
-        return spark
-    from pipeline_opt.spark import get_spark
-
-    return get_spark(app_name)
-
-
 def run_job(name: str, produce) -> int:
     """Run ``produce()`` and print each metrics dict as one JSON line; a user error is one line and exit 2."""
     import json
