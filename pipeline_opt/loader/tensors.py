@@ -66,7 +66,7 @@ def window_arrays(table: pa.Table, rows: np.ndarray, fill_nulls) -> dict:
             out[name] = arr if isinstance(arr, pa.Array) or arr.flags.writeable else arr.copy()
             continue
         arr = column_array(name, column, fill_nulls)
-        out[name] = arr.take(pa.array(rows)) if isinstance(arr, pa.Array) else arr[rows]
+        out[name] = arr.take(pa.array(rows)) if isinstance(arr, pa.Array) else arr.take(rows)  # ndarray.take: 2x []
     return out
 
 
