@@ -193,7 +193,7 @@ def undo_rewrite(spark, path: str, rewrite_version: int) -> int:
     """Put back the content of ``rewrite_version - 1``, keeping rows appended by later commits.
 
     Only blind appends may follow the rewrite (anything else refuses, naming the version to restore by hand):
-    their rows are ``latest EXCEPT ALL rewrite_version``, re-appended after the restore.
+    their rows — those of the files live now but not at ``rewrite_version`` — are re-appended after the restore.
     """
     latest = current_version(spark, path)
     later = _later_operations(spark, path, rewrite_version, latest)
@@ -201,15 +201,28 @@ def undo_rewrite(spark, path: str, rewrite_version: int) -> int:
     if not_appends:
         raise VerificationError(f"{path}: rewrite at version {rewrite_version} changed data and later commits "
                                 f"{not_appends} are not appends; restore version {rewrite_version - 1} by hand")
-    appended = None
-    if later:
-        appended = read_version(spark, path, latest).exceptAll(read_version(spark, path, rewrite_version))
-        appended = appended.localCheckpoint()  # materialize before the restore changes what it reads
+    appended = _appended_rows(spark, path, rewrite_version, latest) if later else None
     restored = restore(spark, path, rewrite_version - 1)
     if appended is not None and appended.take(1):
         appended.write.format("delta").mode("append").save(str(path))
         restored = current_version(spark, path)
     return restored
+
+
+def _appended_rows(spark, path: str, since: int, latest: int):
+    """Rows of the data files live at ``latest`` but not at ``since``, materialized (the restore replaces them)."""
+    from urllib.parse import unquote
+
+    from pyspark.sql import functions as F
+
+    from pipeline_opt.tables.health import load_files
+
+    names = {unquote(p).rsplit("/", 1)[-1] for p in set(load_files(path, latest).paths) - set(
+        load_files(path, since).paths)}
+    df = read_version(spark, path, latest)
+    file_name = F.element_at(F.split(F.col("_metadata.file_path"), "/"), -1)
+    return df.where(file_name.isin(sorted(names))).select(*[F.col(quote_ident(c)) for c in df.columns]) \
+        .localCheckpoint()
 
 
 def _later_operations(spark, path: str, after: int, latest: int) -> list[tuple[int, str]]:
