@@ -31,7 +31,8 @@ def _health(args):
     from pipeline_opt.tables.health import table_health
 
     if args.min_file_size > args.max_file_size:
-        raise PipelineOptError(f"--min-file-size {args.min_file_size} is larger than --max-file-size {args.max_file_size}")
+        raise PipelineOptError(f"--min-file-size {args.min_file_size} is larger than "
+                               f"--max-file-size {args.max_file_size}")
     return table_health(args.path, args.min_file_size, args.max_file_size, version=args.version)
 
 

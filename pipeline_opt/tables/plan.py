@@ -54,8 +54,8 @@ def adaptive_target(table_bytes: int, window: Window) -> tuple[int, str]:
     raw = max(table_bytes / 32, 1)
     pow2 = MIB * 2 ** int(np.ceil(np.log2(max(raw / MIB, 1))))
     target = int(min(max(pow2, floor), window.max_size))
-    return target, f"table {format_size(table_bytes)} / 32 → {format_size(pow2)}, clamped to [{format_size(floor)}, " \
-                   f"{format_size(window.max_size)}]"
+    bounds = f"[{format_size(floor)}, {format_size(window.max_size)}]"
+    return target, f"table {format_size(table_bytes)} / 32 → {format_size(pow2)}, clamped to {bounds}"
 
 
 @dataclass

@@ -6,17 +6,19 @@ altered row, a changed type or a changed null count changes it (checksums are or
 
 API (stable; the partitioning and maintenance code reuse it):
 
-- ``fingerprint(spark, path, version=None, where=None) -> TableFingerprint``: row count, columns with Spark types, per-column
-  null counts and checksums, and a whole-row checksum, of the table at ``version`` (latest when None).
-- ``verify_rewrite(spark, path, before, after_version, where=None) -> VerifyResult``: runs a Great Expectations 1.x suite on
-  the after-version against the before fingerprint (``before`` is a version number or a ``TableFingerprint``
-  taken earlier): row count equal, ordered column list equal, and per column type, null count and checksum
-  equal. ``where`` (optional, from ``sql.partition_predicate``) limits both sides to the rewritten partitions. ``VerifyResult.ok`` is the suite's verdict; ``failures`` names each failed check.
+- ``fingerprint(spark, path, version=None, where=None) -> TableFingerprint``: row count, columns with Spark
+  types, per-column null counts and checksums, and a whole-row checksum, of the table at ``version`` (latest
+  when None).
+- ``verify_rewrite(spark, path, before, after_version, where=None) -> VerifyResult``: runs a Great Expectations
+  1.x suite on the after-version against the before fingerprint (``before`` is a version number or a
+  ``TableFingerprint`` taken earlier): row count equal, ordered column list equal, and per column type, null
+  count and checksum equal. ``where`` (optional, from ``sql.partition_predicate``) limits both sides to the
+  rewritten partitions. ``VerifyResult.ok`` is the suite's verdict; ``failures`` names each failed check.
 - ``restore(spark, path, version)``: Delta ``RESTORE TABLE … TO VERSION AS OF``; returns the new version.
 - ``undo_rewrite(spark, path, rewrite_version) -> int``: puts back the content of ``rewrite_version - 1`` while
   keeping rows that blind appends committed after the rewrite (restore, then re-append them).
-- ``check_or_restore(spark, path, before, rewrite_version, where=None) -> VerifyResult``: verify; on a mismatch undo the
-  rewrite and raise ``VerificationError`` (the table is back to its old content, nothing lost).
+- ``check_or_restore(spark, path, before, rewrite_version, where=None) -> VerifyResult``: verify; on a
+  mismatch undo the rewrite and raise ``VerificationError`` (the table is back to its old content, nothing lost).
 """
 from __future__ import annotations
 
