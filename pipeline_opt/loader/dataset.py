@@ -8,17 +8,16 @@ Worker ``i`` of ``n`` reads a contiguous run of the rank's windows, so no two wo
 """
 from __future__ import annotations
 
-import threading
-import queue
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
+from pipeline_opt.loader.errors import LoaderError
 from pipeline_opt.loader.plan import RankPlan, plan_rank
+from pipeline_opt.loader.prefetch import produce
 from pipeline_opt.loader.reader import FileReader
 from pipeline_opt.loader.rowfilter import RowFilter
 from pipeline_opt.loader.shuffle import window_permutation
-from pipeline_opt.loader.errors import LoaderError
 from pipeline_opt.loader.snapshot import Snapshot, load_snapshot
 from pipeline_opt.loader.source import FileSource
 from pipeline_opt.loader.tensors import batch_tensors, is_list_type, is_tensor_type, window_arrays
@@ -117,7 +116,7 @@ class DeltaDataset(IterableDataset):
         windows = [plan.windows[w] for w, _ in mine]
         # a producer thread decodes and shuffles the next windows while this generator cuts the current one into
         # batches (Arrow and NumPy release the GIL); the queue bounds memory at PREFETCH_WINDOWS + 1 windows
-        for (window, first), arrays in zip(mine, _produce(self._prepared(reader, plan, windows), PREFETCH_WINDOWS)):
+        for (window, first), arrays in zip(mine, produce(self._prepared(reader, plan, windows), PREFETCH_WINDOWS)):
             yield from self._batches(arrays, plan.windows[window], first)
             self.source.flush_stats()
 
@@ -136,45 +135,6 @@ class DeltaDataset(IterableDataset):
             if self._tag_positions:
                 batch[POSITION_KEY] = torch.tensor([window.index, b], dtype=torch.int64)
             yield batch
-
-
-def _produce(items, depth: int):
-    """Iterate ``items`` in a background thread, at most ``depth`` ahead; errors re-raise in the consumer."""
-    box: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def put(entry) -> bool:
-        while not stop.is_set():
-            try:
-                box.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run():
-        try:
-            for item in items:
-                if not put((True, item)):
-                    return
-            put((True, done))
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer
-            put((False, e))
-
-    thread = threading.Thread(target=run, daemon=True, name="delta-window-reader")
-    thread.start()
-    try:
-        while True:
-            ok, item = box.get()
-            if not ok:
-                raise item
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 def _split_by_batches(items: list, plan: RankPlan, workers: int) -> list:
