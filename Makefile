@@ -12,7 +12,7 @@ setup: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[spark,torch,dev]'
+	$(PY) -m pip install -q -e '.[spark,torch,dev,bench]'
 	$(VENV)/bin/pipeline-opt setup-jars
 	touch $(STAMP)
 
