@@ -151,6 +151,23 @@ def run_steps(steps: list[dict], master: str | None, store: ObjectStore | None, 
     return {"steps": results, "seconds": seconds}
 
 
+def _parse_steps(text: str) -> list[dict]:
+    try:
+        steps = json.loads(text)
+    except ValueError as e:
+        raise PipelineOptError(f"--steps is not JSON: {e}") from None
+    if not isinstance(steps, list) or not all(isinstance(s, dict) and "op" in s for s in steps):
+        raise PipelineOptError(f"--steps must be a JSON list of objects with an 'op' key, got {text[:80]!r}")
+    return steps
+
+
+def _parse_confs(items: list[str]) -> dict[str, str]:
+    bad = [item for item in items if "=" not in item]
+    if bad:
+        raise PipelineOptError(f"--conf {bad[0]!r} is not KEY=VALUE")
+    return dict(item.split("=", 1) for item in items)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline_opt.cluster.driver", description=__doc__.splitlines()[0])
     parser.add_argument("--master", default=None, help="master URL (default: PIPELINE_OPT_SPARK_MASTER or local[2])")
@@ -158,8 +175,8 @@ def main(argv=None) -> int:
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark conf")
     args = parser.parse_args(argv)
     try:
-        conf = dict(item.split("=", 1) for item in args.conf)
-        result = run_steps(json.loads(args.steps), args.master, None, conf)
+        conf = _parse_confs(args.conf)
+        result = run_steps(_parse_steps(args.steps), args.master, None, conf)
     except PipelineOptError as e:
         print(f"driver: error: {e}", file=sys.stderr)
         return e.exit_code

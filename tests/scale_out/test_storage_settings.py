@@ -93,3 +93,15 @@ def test_shipped_storage_yaml_loads_and_takes_secrets_from_the_environment(tmp_p
     bad.write_text("endpoint: http://127.0.0.1:9000\nregon: eu-west-1\n")
     with pytest.raises(Exception, match="regon"):
         ObjectStore.from_yaml(bad, env={})
+
+
+@pytest.mark.parametrize("argv, named", [(["--steps", "[{op"], "not JSON"),
+                                         (["--steps", '[{"path": "t"}]'], "'op' key"),
+                                         (["--steps", '[{"op": "explode"}]'], "explode"),
+                                         (["--steps", "[]", "--conf", "spark.x"], "spark.x")])
+def test_driver_bad_arguments_give_one_line_and_exit_2(argv, named, capsys):
+    from pipeline_opt.cluster.driver import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and named in err[0]
