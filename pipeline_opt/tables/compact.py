@@ -196,11 +196,11 @@ def _run_batch(session, path, kind, batch, plan, options, conflicts, tag, progre
             progress(f"{tag}: {kind} {len(batch)} partition(s), attempt {attempt}")
             result = _optimize(session, path, kind, batch, plan, options)
         except Exception as e:  # noqa: BLE001 — only Delta's concurrency conflicts are retried
-            kind = _conflict_kind(e)
-            if kind is None or attempt > options.retries:
+            conflict = _conflict_kind(e)
+            if conflict is None or attempt > options.retries:
                 raise
-            conflicts[kind] = conflicts.get(kind, 0) + 1
-            progress(f"{tag}: conflict {kind}, retrying")
+            conflicts[conflict] = conflicts.get(conflict, 0) + 1
+            progress(f"{tag}: conflict {conflict}, retrying")
             time.sleep(options.backoff_s * 2 ** (attempt - 1))
             continue
         result.attempts, result.partitions = attempt, labels

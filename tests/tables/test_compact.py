@@ -118,3 +118,31 @@ def test_dry_run_writes_nothing(spark, tmp_path):
     result = compact_table(spark, path, CompactOptions(WINDOW), dry_run=True)
     assert result.plan.files_to_rewrite == 8 and result.batches == []
     assert DeltaTable(path).version() == 7
+
+
+@pytest.mark.slow
+def test_conflict_on_part_of_a_batch_retries_the_rest(spark, tmp_path):
+    from pipeline_opt.tables.partition_filter import PartitionFilter
+
+    path = small_file_table(tmp_path / "t")
+    barrier, results, errors = threading.Barrier(2, timeout=120), {}, []
+
+    def run(name, partition_filter):
+        try:
+            options = CompactOptions(WINDOW, PartitionFilter.parse(partition_filter) if partition_filter else None,
+                                     backoff_s=0.1)
+            results[name] = compact_table(spark, path, options, progress=lambda m: barrier.wait()
+                                          if ": optimize " in m and "attempt 1" in m else None)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=a) for a in (("both", None), ("rival", "g = 'a'"))]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors
+    assert sum(r.files_removed for r in results.values()) == 24
+    assert np.array_equal(ids_of(path), np.arange(48000)) and load_files(path).sizes.size == 2
+    both = results["both"]
+    if both.conflicts:  # the rival committed first: the retry compacted what was left, with OPTIMIZE again
+        assert both.batches[0].attempts >= 2 and both.batches[0].version is not None
+        assert both.files_removed == 12 and both.verified
