@@ -91,21 +91,14 @@ def _train(spark, _store, config: str, table: str | None = None, steps: int | No
            checkpoint_dir: str | None = None) -> dict:
     """``pipeline-opt train``'s job under ``TorchDistributor`` on this session's master: local mode on
     ``local[N]``, one barrier task per process on a cluster (gloo on CPU)."""
-    from dataclasses import asdict, replace
+    from dataclasses import replace
 
-    from pyspark.ml.torch.distributor import TorchDistributor
-
-    from pipeline_opt.cluster import master_kind
     from pipeline_opt.config import TrainingConfig, load
     from pipeline_opt.training import job
 
     cfg = load(config, TrainingConfig)
     cfg = replace(cfg, **{k: v for k, v in (("steps", steps), ("checkpoint_dir", checkpoint_dir)) if v is not None})
-    local = master_kind(spark.sparkContext.master) == "local"
-    distributor = TorchDistributor(num_processes=cfg.num_processes, local_mode=local,
-                                   use_gpu=job.resolve_device(cfg) == "cuda")
-    out = distributor.run(job._distributed_worker, asdict(cfg), table)
-    return {**out, "local_mode": local}
+    return job.train(cfg, table=table, spark=spark)
 
 
 def _target(spec: dict) -> str:

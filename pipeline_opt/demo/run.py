@@ -19,7 +19,8 @@ from pipeline_opt.output import render_mapping, to_jsonable
 from pipeline_opt.tables.health import table_health
 
 # Showcases in data-flow order; the report comes last because it draws on the others' results.
-SHOWCASES = ("tables.demo", "tables.maintenance_demo", "loader.demo", "training.demo", "cache.demo", "monitor.demo")
+SHOWCASES = ("tables.demo", "tables.maintenance_demo", "loader.demo", "training.demo", "cache.demo", "storage.demo",
+             "monitor.demo")
 
 
 @dataclass

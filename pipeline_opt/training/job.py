@@ -118,7 +118,8 @@ def _distributed_worker(cfg_dict: dict, table: Optional[str]):
 
 
 def train(cfg: TrainingConfig, table: Optional[str] = None, spark=None) -> dict:
-    """Run the job: in this process, or across ``num_processes`` through Spark's ``TorchDistributor``."""
+    """Run the job: in this process, or across ``num_processes`` through Spark's ``TorchDistributor`` — local
+    processes on a ``local[N]`` master, one barrier task per process on a cluster."""
     from pipeline_opt.output import to_jsonable
 
     if cfg.num_processes == 1:
@@ -127,12 +128,16 @@ def train(cfg: TrainingConfig, table: Optional[str] = None, spark=None) -> dict:
                 "world_size": 1}
     from pyspark.ml.torch.distributor import TorchDistributor
 
+    from pipeline_opt.cluster import master_kind
+
     if spark is None:  # TorchDistributor uses the active session
         from pipeline_opt.spark import get_spark
 
-        get_spark("pipeline_opt-train")
-    out = TorchDistributor(num_processes=cfg.num_processes, local_mode=True,
+        spark = get_spark("pipeline_opt-train")
+    local = master_kind(spark.sparkContext.master) == "local"
+    out = TorchDistributor(num_processes=cfg.num_processes, local_mode=local,
                            use_gpu=resolve_device(cfg) == "cuda").run(_distributed_worker, asdict(cfg), table)
     losses = out.get("losses") or []
-    return {**out, "world_size": cfg.num_processes, "loss_start": losses[0] if losses else None,
+    return {**out, "world_size": cfg.num_processes, "local_mode": local,
+            "loss_start": losses[0] if losses else None,
             "loss_end": losses[-1] if losses else None}
