@@ -93,17 +93,17 @@ def plain_optimize(spark, path: Path, min_size: int = GIB, max_size: int = GIB) 
     return {"files_removed": m["numFilesRemoved"], "bytes_rewritten": int(m["filesRemoved"]["totalSize"] or 0)}
 
 
-def query_seconds(spark, path: Path, repeats: int) -> dict:
-    out = {}
-    for name, sql in (("q1", Q1), ("q6", Q6)):
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            spark.read.format("delta").load(str(path)).createOrReplaceTempView("lineitem")
-            spark.sql(sql).collect()
-            times.append(time.perf_counter() - t0)
-        out[name] = round(statistics.median(times), 3)
-    return out
+def query_seconds(spark, paths: dict[str, Path], repeats: int) -> dict[str, dict]:
+    """Median Q1/Q6 seconds per table; the tables take turns in every repetition so drift hits all alike."""
+    times = {(name, q): [] for name in paths for q in ("q1", "q6")}
+    for _ in range(repeats):
+        for name, path in paths.items():
+            for q, sql in (("q1", Q1), ("q6", Q6)):
+                t0 = time.perf_counter()
+                spark.read.format("delta").load(str(path)).createOrReplaceTempView("lineitem")
+                spark.sql(sql).collect()
+                times[(name, q)].append(time.perf_counter() - t0)
+    return {name: {q: round(statistics.median(times[(name, q)]), 3) for q in ("q1", "q6")} for name in paths}
 
 
 def compaction_section(spark, work: Path, scale: float, files: int, repeats: int) -> dict:
@@ -119,7 +119,7 @@ def compaction_section(spark, work: Path, scale: float, files: int, repeats: int
     log(f"tiny table: {res['tiny']}")
     # The tiny-table queries run first: they warm the JVM and the page cache before anything is timed against
     # anything else, and plain OPTIMIZE goes before ours so a warm-up can only favour the anchor.
-    res["tiny"].update(query_seconds(spark, tiny, repeats))
+    res["tiny"].update(query_seconds(spark, {"tiny": tiny}, 1)["tiny"])  # warm-up; re-measured below
     log(f"queries tiny: {res['tiny']}")
     t0 = time.perf_counter()
     res["plain"] = {**plain_optimize(spark, copies["plain"]), "seconds": round(time.perf_counter() - t0, 2)}
@@ -133,8 +133,8 @@ def compaction_section(spark, work: Path, scale: float, files: int, repeats: int
     for name, p in copies.items():
         res[name].update(share_in_window(p))
     log(f"compacted: {res}")
-    for name, p in copies.items():
-        res[name].update(query_seconds(spark, p, repeats))
+    for name, seconds in query_seconds(spark, {"tiny": tiny, **copies}, repeats).items():
+        res[name].update(seconds)
         log(f"queries {name}: {res[name]}")
     for name in copies:
         res[name]["q1_speedup"] = round(res["tiny"]["q1"] / res[name]["q1"], 2)
