@@ -2,7 +2,8 @@
 
 Invariants: read-only except ``restore``/``undo_rewrite``; a fingerprint is one Spark scan of one table version
 (time travel); equal data gives equal fingerprints whatever the file layout or row order; a lost, duplicated or
-altered row, a changed type or a changed null count changes it (checksums are order-free sums of 64-bit hashes).
+altered row, a changed type or a changed null count changes it (checksums are order-free sums of 64-bit hashes,
+modulo 2⁶¹−1).
 
 API (stable; the partitioning and maintenance code reuse it):
 
@@ -93,15 +94,15 @@ def fingerprint(spark, path: str, version: Optional[int] = None, where: Optional
     if where:
         df = df.where(where)
     fields = df.schema.fields
-    aggs = [F.count(F.lit(1)).alias("rows"), _hash_sum([_hashable(f) for f in fields] or [F.lit(0)]).alias("row")]
+    aggs = [F.count(F.lit(1)).alias("rows"), *_hash_sums([_hashable(f) for f in fields] or [F.lit(0)], "row")]
     for i, f in enumerate(fields):
         col = F.col(quote_ident(f.name))
         aggs.append(F.sum(F.when(col.isNull(), 1).otherwise(0)).alias(f"n{i}"))
-        aggs.append(_hash_sum([_hashable(f)]).alias(f"h{i}"))
+        aggs.extend(_hash_sums([_hashable(f)], f"h{i}"))
     row = df.agg(*aggs).collect()[0]
-    columns = [ColumnFingerprint(f.name, f.dataType.simpleString(), int(row[f"n{i}"] or 0), int(row[f"h{i}"] or 0))
+    columns = [ColumnFingerprint(f.name, f.dataType.simpleString(), int(row[f"n{i}"] or 0), _checksum(row, f"h{i}"))
                for i, f in enumerate(fields)]
-    return TableFingerprint(version, int(row["rows"]), int(row["row"] or 0), columns)
+    return TableFingerprint(version, int(row["rows"]), _checksum(row, "row"), columns)
 
 
 def _hashable(f):
@@ -112,12 +113,18 @@ def _hashable(f):
     return F.to_json(F.struct(col)) if "map<" in f.dataType.simpleString() else col
 
 
-def _hash_sum(cols):
+def _hash_sums(cols, name: str) -> list:
+    """Order-free sums of the four 16-bit quarters of each row's 64-bit hash: plain bigint sums (several times
+    faster than decimal ones) that cannot overflow below 2⁴⁷ rows, where ANSI mode would raise."""
     from pyspark.sql import functions as F
 
-    # A decimal sum cannot overflow (ANSI mode would raise on a bigint sum) and does not depend on row order.
-    total = F.sum(F.xxhash64(*cols).cast("decimal(38,0)"))
-    return F.pmod(total, F.lit(_MOD).cast("decimal(38,0)")).cast("bigint")
+    h = F.xxhash64(*cols)
+    return [F.sum(F.shiftrightunsigned(h, 16 * k).bitwiseAND(F.lit(0xFFFF))).alias(f"{name}_{k}") for k in range(4)]
+
+
+def _checksum(row, name: str) -> int:
+    """The sum of the 64-bit hashes, rebuilt from its quarter sums, modulo ``_MOD``."""
+    return sum(int(row[f"{name}_{k}"] or 0) << (16 * k) for k in range(4)) % _MOD
 
 
 def verify_rewrite(spark, path: str, before: Union[int, TableFingerprint], after_version: int,
