@@ -6,6 +6,7 @@ filter values are rendered as typed literals from a checked grammar, never paste
 """
 from __future__ import annotations
 
+import os
 import re
 from typing import Mapping, Optional
 
@@ -27,8 +28,14 @@ def quote_ident(name: str) -> str:
 
 
 def delta_ref(path: str) -> str:
-    """``delta.`path``` for a table path or URI, quoted so the path is one identifier whatever it contains."""
-    return "delta." + quote_ident(str(path))
+    """``delta.`path``` for a table path or URI, quoted so the path is one identifier whatever it contains.
+
+    A relative local path is made absolute: Delta only reads ``delta.`x``` as a path when it is absolute.
+    """
+    path = str(path)
+    if "://" not in path:
+        path = os.path.abspath(path)
+    return "delta." + quote_ident(path)
 
 
 def sql_literal(value: Optional[str]) -> str:
