@@ -41,6 +41,9 @@ class DemoResult:
                          f"p50 file {format_size(h['p50']):>10}  {h['share_inside']:.0%} of bytes in window")
         for name, facts in self.showcases.items():
             lines += ["", f"{name}:", render_mapping(to_jsonable(facts), 1)]
+        report = self.showcases.get("monitor.demo", {}).get("report")
+        if report:
+            lines += ["", f"report: {report}"]
         if self.failed:
             lines += ["", f"FAILED: {', '.join(self.failed)}"]
         return "\n".join(lines)
