@@ -3,18 +3,16 @@ one log read); one JSON line per table.
 
     spark-submit --packages "$DELTA" --py-files dist/pipeline_opt.zip jobs/compact_tables.py --config conf/tables.yml
 """
-import argparse
 import sys
+
+from pipeline_opt.tables.maintenance_jobs import job_parser
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="compact_tables", description=__doc__.splitlines()[0])
-    p.add_argument("--config", default="conf/tables.yml", help="tables config (default conf/tables.yml)")
-    p.add_argument("--table", action="append", help="only this configured table (repeatable)")
+    p = job_parser("compact_tables", __doc__)
     p.add_argument("--access-log", help="reads per table, to rank by read frequency")
     p.add_argument("--all", dest="everything", action="store_true", help="compact every table, not only scheduled")
     p.add_argument("--dry-run", action="store_true", help="plan only")
-    p.add_argument("--base-dir", help="resolve relative table paths against this folder or URI")
     return p.parse_args(argv)
 
 

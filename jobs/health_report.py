@@ -2,15 +2,13 @@
 
     spark-submit --packages "$DELTA" --py-files dist/pipeline_opt.zip jobs/health_report.py --config conf/tables.yml
 """
-import argparse
 import sys
+
+from pipeline_opt.tables.maintenance_jobs import job_parser
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="health_report", description=__doc__.splitlines()[0])
-    p.add_argument("--config", default="conf/tables.yml", help="tables config (default conf/tables.yml)")
-    p.add_argument("--table", action="append", help="only this configured table (repeatable)")
-    p.add_argument("--base-dir", help="resolve relative table paths against this folder or URI")
+    p = job_parser("health_report", __doc__)
     return p.parse_args(argv)
 
 

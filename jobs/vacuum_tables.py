@@ -3,19 +3,17 @@
 
     spark-submit --packages "$DELTA" --py-files dist/pipeline_opt.zip jobs/vacuum_tables.py --config conf/tables.yml
 """
-import argparse
 import sys
+
+from pipeline_opt.tables.maintenance_jobs import job_parser
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="vacuum_tables", description=__doc__.splitlines()[0])
-    p.add_argument("--config", default="conf/tables.yml", help="tables config (default conf/tables.yml)")
-    p.add_argument("--table", action="append", help="only this configured table (repeatable)")
+    p = job_parser("vacuum_tables", __doc__)
     p.add_argument("--retention-hours", type=float, help="override every table's retention (default: config, 168)")
     p.add_argument("--execute", action="store_true", help="delete the files (default: dry run)")
     p.add_argument("--i-know-retention-is-unsafe", dest="allow_unsafe", action="store_true",
                    help="allow a retention below 168 hours")
-    p.add_argument("--base-dir", help="resolve relative table paths against this folder or URI")
     return p.parse_args(argv)
 
 

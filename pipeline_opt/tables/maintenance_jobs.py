@@ -7,12 +7,22 @@ given (a storage URI on Databricks), else against the current directory.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from typing import Optional
 
 from pipeline_opt.config import TablesConfig, TableSettings, load
 from pipeline_opt.errors import ConfigError
 from pipeline_opt.output import to_jsonable
+
+
+def job_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """The options every maintenance job takes: which config, which of its tables, where relative paths live."""
+    p = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    p.add_argument("--config", default="conf/tables.yml", help="tables config (default conf/tables.yml)")
+    p.add_argument("--table", action="append", help="only this configured table (repeatable)")
+    p.add_argument("--base-dir", help="resolve relative table paths against this folder or URI")
+    return p
 
 
 def configured_tables(config_path: str, names: Optional[list[str]] = None,

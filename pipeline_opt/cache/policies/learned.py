@@ -119,20 +119,8 @@ class Learned(S3FIFO):
             if past is not None:
                 self._remember(key, past)
             return False
-        charge = size + self.entry_overhead
-        while self.used_bytes + charge > self.capacity_bytes:
-            self._evict_one()
-        if key in self.ghost:
-            self.ghost_bytes -= self.ghost.pop(key)
-            self.used_bytes -= self.ghost_overhead
-            self.main[key] = size
-        else:
-            self.small[key] = size
-            self.small_bytes += size
-        self.resident[key] = size
-        self.freq[key] = 0
+        self._insert(key, size)
         self.meta[key] = [now, -1, 1, ctx] if past is None else [now, now - past[0], past[2] + 1, ctx]
-        self.used_bytes += charge
         self._admitted += size
         return False
 

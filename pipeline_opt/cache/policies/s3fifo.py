@@ -37,8 +37,12 @@ class S3FIFO(CachePolicy):
             if f < 3:
                 freq[key] = f + 1
             return True
-        if not self.fits(size):
-            return False
+        if self.fits(size):
+            self._insert(key, size)
+        return False
+
+    def _insert(self, key, size) -> None:
+        """Admit a missed object: into main if its ghost is remembered, else into the small queue."""
         charge = size + self.entry_overhead
         while self.used_bytes + charge > self.capacity_bytes:
             self._evict_one()
@@ -50,9 +54,8 @@ class S3FIFO(CachePolicy):
             self.small[key] = size
             self.small_bytes += size
         self.resident[key] = size
-        freq[key] = 0
+        self.freq[key] = 0
         self.used_bytes += charge
-        return False
 
     def _evict_one(self) -> None:
         if self.small and (self.small_bytes >= self.small_target or not self.main):
