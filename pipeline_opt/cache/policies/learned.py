@@ -132,21 +132,8 @@ class Learned(S3FIFO):
         if self.leader:
             self.threshold = self.thresholds[best - 1]
 
-    def _evict_small(self) -> None:
-        key, size = self.small.popitem(last=False)
-        self.small_bytes -= size
-        m = self.meta[key]
-        if self._keep(key, m, size, rule=self.freq[key] >= self.move_threshold):
-            self.main[key] = size
-            self.freq[key] = 0
-            return
-        self._drop(key, size)
-        self.ghost[key] = size
-        self.ghost_bytes += size
-        self.used_bytes += self.ghost_overhead
-        while self.ghost_bytes > self.ghost_target:
-            self.ghost_bytes -= self.ghost.popitem(last=False)[1]
-            self.used_bytes -= self.ghost_overhead
+    def _moves_to_main(self, key, size) -> bool:
+        return self._keep(key, self.meta[key], size, rule=super()._moves_to_main(key, size))
 
     def _keep(self, key, m: list, size: int, rule: bool) -> bool:
         """Move to main? Records a labelled sample; answers with S3-FIFO's ``rule`` unless the model decides."""

@@ -66,7 +66,7 @@ class S3FIFO(CachePolicy):
     def _evict_small(self) -> None:
         key, size = self.small.popitem(last=False)
         self.small_bytes -= size
-        if self.freq[key] >= self.move_threshold:
+        if self._moves_to_main(key, size):
             self.main[key] = size
             self.freq[key] = 0
             return
@@ -77,6 +77,10 @@ class S3FIFO(CachePolicy):
         while self.ghost_bytes > self.ghost_target:
             self.ghost_bytes -= self.ghost.popitem(last=False)[1]
             self.used_bytes -= self.ghost_overhead
+
+    def _moves_to_main(self, key, size) -> bool:
+        """S3-FIFO's rule: an object read again while in the small queue earns a place in main."""
+        return self.freq[key] >= self.move_threshold
 
     def _evict_main(self) -> None:
         main, freq = self.main, self.freq
