@@ -83,14 +83,14 @@ def write_oracle(trace: Trace, path: Path) -> Path:
     return path
 
 
-def goals(rows: list[dict], bounds: dict) -> dict:
-    """Medians over trace × size points of the byte miss ratio, as the issue states them."""
+def goals(rows: list[dict], bounds: dict, policy: str = "learned") -> dict:
+    """Medians over trace × size points of ``policy``'s byte miss ratio, as the issue states them."""
     by = {(r["trace"], r["size_fraction"], r["policy"]): r["byte_miss_ratio"] for r in rows}
-    points = sorted({(t, f) for t, f, p in by if p == "learned"})
-    ratio = lambda other: statistics.median(by[(t, f, "learned")] / by[(t, f, other)] for t, f in points)  # noqa
-    gap = [(by[(t, f, "lru")] - by[(t, f, "learned")]) / max(by[(t, f, "lru")] - bounds[(t, f)], 1e-12)
+    points = sorted({(t, f) for t, f, p in by if p == policy})
+    ratio = lambda other: statistics.median(by[(t, f, policy)] / by[(t, f, other)] for t, f in points)  # noqa
+    gap = [(by[(t, f, "lru")] - by[(t, f, policy)]) / max(by[(t, f, "lru")] - bounds[(t, f)], 1e-12)
            for t, f in points]
-    safe = [by[(t, f, "learned")] <= 1.01 * min(by[(t, f, "lru")], by[(t, f, "s3fifo")]) for t, f in points]
+    safe = [by[(t, f, policy)] <= 1.01 * min(by[(t, f, "lru")], by[(t, f, "s3fifo")]) for t, f in points]
     return {
         "points": len(points),
         "learned_over_lru": ratio("lru"), "goal_lru": 0.88,
