@@ -37,9 +37,15 @@ def _facts(value):
 
 
 @step("executors")
-def _executors(spark, _store) -> dict:
-    status = spark.sparkContext._jsc.sc().getExecutorMemoryStatus()
-    return {"executors": int(status.size()) - 1, "master": spark.sparkContext.master}
+def _executors(spark, _store, wait_for: int = 0, timeout_s: float = 120.0) -> dict:
+    """Executors registered with the driver (the driver itself not counted); waits up to ``timeout_s`` for
+    ``wait_for`` of them, since workers register after the session starts and a busy machine makes them late."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        count = int(spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size()) - 1
+        if count >= wait_for or time.monotonic() > deadline:
+            return {"executors": count, "master": spark.sparkContext.master}
+        time.sleep(0.5)
 
 
 @step("health")

@@ -81,7 +81,7 @@ def table_copy(small_table, tmp_path):
 
 
 def _cluster_steps(path: str, config: str, checkpoints: str) -> list[dict]:
-    return [{"op": "executors"},
+    return [{"op": "executors", "wait_for": 2},
             {"op": "health", "path": path},
             {"op": "compact", "path": path, **WINDOW},
             {"op": "vacuum", "path": path, **VACUUM},
