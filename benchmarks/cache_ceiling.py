@@ -49,27 +49,23 @@ def perfect_lfu(trace: Trace, capacity: int) -> float:
         missed += size
         if size > capacity:
             continue
-        victims = []
-        while used + size > capacity:
+        victims, freed = [], 0  # heap order: least requested first
+        while used - freed + size > capacity:
             vc, vk = heapq.heappop(heap)
-            if resident.get(vk, (None,))[0] != vc:
-                continue  # a stale heap entry
-            if vc >= c:  # the newcomer is not more popular than what it would displace: put them back
-                heapq.heappush(heap, (vc, vk))
-                for item in victims:
-                    heapq.heappush(heap, item)
-                break
-            victims.append((vc, vk))
-            used -= resident[vk][1]
-        else:
-            for _, vk in victims:
-                del resident[vk]
-            resident[key] = (c, size)
-            used += size
-            heapq.heappush(heap, (c, key))
+            if resident.get(vk, (None,))[0] == vc:  # else a stale heap entry
+                victims.append((vc, vk))
+                freed += resident[vk][1]
+                if vc >= c:
+                    break
+        if victims and victims[-1][0] >= c:  # not more popular than everything it would displace: refused
+            for item in victims:
+                heapq.heappush(heap, item)
             continue
         for _, vk in victims:
-            used += resident[vk][1]
+            del resident[vk]
+        used += size - freed
+        resident[key] = (c, size)
+        heapq.heappush(heap, (c, key))
     return missed / int(trace.sizes.sum())
 
 

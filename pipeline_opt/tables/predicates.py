@@ -6,12 +6,12 @@ backtick-quoted names. Only the text after the last ``WHERE`` of a query counts 
 """
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from pathlib import Path
 
 from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.tables.line_log import read_line_log
 
 _LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _TOKEN = re.compile(r"`((?:[^`]|``)+)`|\b([A-Za-z_][A-Za-z0-9_]*)\b")
@@ -20,23 +20,11 @@ _WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
 
 def read_predicate_log(path: str | Path) -> list[str]:
     """Queries or WHERE clauses, one per line (plain text, or JSON lines with ``predicate`` or ``query``)."""
-    p = Path(path)
-    if not p.is_file():
-        raise PipelineOptError(f"{path}: predicate log not found")
     out = []
-    for n, line in enumerate(p.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("{"):
-            try:
-                record = json.loads(line)
-                line = record.get("predicate") or record.get("query")
-            except (json.JSONDecodeError, AttributeError):
-                raise PipelineOptError(f"{path}:{n}: not a JSON object with 'predicate' or 'query'") from None
-            if not isinstance(line, str):
-                raise PipelineOptError(f"{path}:{n}: no 'predicate' or 'query' string")
-        out.append(line)
+    for n, entry in read_line_log(path, "predicate log", ("predicate", "query")):
+        if not isinstance(entry, str):
+            raise PipelineOptError(f"{path}:{n}: no 'predicate' or 'query' string")
+        out.append(entry)
     return out
 
 

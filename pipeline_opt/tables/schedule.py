@@ -8,7 +8,6 @@ log is given. Every path and table name is checked before any table is read.
 """
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Optional
 
 from pipeline_opt.config import TablesConfig, format_size, load
 from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.tables.line_log import read_line_log
 
 
 @dataclass
@@ -99,21 +99,7 @@ def _rank(name: str, path: str, options, reads: Optional[Counter]) -> TableSched
 
 def read_access_log(path: str) -> Counter:
     """Reads per table: JSON lines with a ``table`` key (name or path), or one table per line."""
-    p = Path(path)
-    if not p.is_file():
-        raise PipelineOptError(f"{path}: access log not found")
-    counts: Counter = Counter()
-    for n, line in enumerate(p.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("{"):
-            try:
-                line = json.loads(line)["table"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise PipelineOptError(f"{path}:{n}: expected a JSON object with a 'table' key") from None
-        counts[_table_key(str(line))] += 1
-    return counts
+    return Counter(_table_key(str(entry)) for _, entry in read_line_log(path, "access log", ("table",)))
 
 
 def _table_key(text: str) -> str:

@@ -6,7 +6,7 @@ included), so planning a 368 M-parameter model takes seconds on a laptop.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import torch
@@ -29,8 +29,7 @@ class ModelShape:
     in_features: int = 0
 
     def with_batch(self, batch: int) -> "ModelShape":
-        return ModelShape(self.kind, self.layers, self.d_model, self.heads, self.vocab, self.seq, batch,
-                          self.in_features)
+        return replace(self, batch=batch)
 
     @property
     def tokens(self) -> int:

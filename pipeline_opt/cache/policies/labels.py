@@ -52,3 +52,23 @@ class Labeler:
                 entries.pop(0)
                 if not entries:
                     del pending[e[0]]
+
+
+class FillRate:
+    """Bytes admitted per request, smoothed over windows of requests: how fast new admissions refill the cache.
+
+    A window with no admissions leaves the rate as it was; the first window with some sets it outright.
+    """
+
+    def __init__(self):
+        self.rate = 0.0
+        self.pending = 0  # bytes admitted in the current window
+
+    def close_window(self, requests: int) -> None:
+        rate, self.pending = self.pending / requests, 0
+        if rate > 0:
+            self.rate = rate if self.rate <= 0 else 0.99 * self.rate + 0.01 * rate
+
+    def horizon(self, capacity_bytes: int, factor: float = 1.0) -> int:
+        """Requests until admissions at this rate have filled ``factor`` × the capacity (call once ``rate > 0``)."""
+        return int(factor * capacity_bytes / self.rate) + 1

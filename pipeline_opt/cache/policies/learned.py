@@ -25,7 +25,7 @@ import zlib
 from collections import OrderedDict
 
 from pipeline_opt.cache.policies import reuse_table
-from pipeline_opt.cache.policies.labels import Labeler
+from pipeline_opt.cache.policies.labels import FillRate, Labeler
 from pipeline_opt.cache.policies.s3fifo import S3FIFO
 
 KEEP = 0  # the decision kind in the reuse table (the only one used)
@@ -70,9 +70,8 @@ class Learned(S3FIFO):
         self.meta: dict = {}  # cached key -> [last request, last gap, frequency, neighbourhood]
         self.history: OrderedDict = OrderedDict()  # evicted key -> (last request, last gap, frequency)
         self.clock = 0
-        self.fill_rate = 0.0
+        self.fill = FillRate()
         self._prev = None
-        self._admitted = 0
         self._labels: list = []
         self._decide_seconds = 0.0
         self._decisions = 0
@@ -121,7 +120,7 @@ class Learned(S3FIFO):
             return False
         self._insert(key, size)
         self.meta[key] = [now, -1, 1, ctx] if past is None else [now, now - past[0], past[2] + 1, ctx]
-        self._admitted += size
+        self.fill.pending += size
         return False
 
     def _follow_leader(self) -> None:
@@ -153,13 +152,13 @@ class Learned(S3FIFO):
             except Exception:  # the live cache's model failed: S3-FIFO from here on, there too
                 self.owner.enabled = False
                 return rule
-        if not self.enabled or self.fill_rate <= 0:
+        if not self.enabled or self.fill.rate <= 0:
             return rule
         now = self.clock
         started = time.process_time()
         try:
             cell = self.table.cell(KEEP, now - m[0], m[1], m[2], size, m[3])
-            self.labeler.add(key, now, self._horizon(), cell)
+            self.labeler.add(key, now, self.fill.horizon(self.capacity_bytes, self.horizon_factor), cell)
             if not self.trained:
                 return rule
             if not self.model_leads or rule:
@@ -202,19 +201,13 @@ class Learned(S3FIFO):
         if len(self.history) > self.history_max:
             self.history.popitem(last=False)
 
-    def _horizon(self) -> int:
-        return int(self.horizon_factor * self.capacity_bytes / self.fill_rate) + 1
-
     def _learn(self) -> None:
         for cell, _, positive in self._labels:
             self.table.update(cell, positive)
         self._labels.clear()
 
     def _housekeeping(self, now: int) -> None:
-        rate = self._admitted / 256
-        self._admitted = 0
-        if rate > 0:
-            self.fill_rate = rate if self.fill_rate <= 0 else 0.99 * self.fill_rate + 0.01 * rate
+        self.fill.close_window(256)
         self.labeler.expire(now, self._labels)
         self._learn()
         if self.shadows is not None and not now & 0x3FFF:  # the duel follows recent behaviour

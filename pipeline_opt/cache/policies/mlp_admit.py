@@ -11,7 +11,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from pipeline_opt.cache.policies.labels import Labeler
+from pipeline_opt.cache.policies.labels import FillRate, Labeler
 from pipeline_opt.cache.policies.lru import LRU
 
 
@@ -36,8 +36,7 @@ class MLPAdmission(LRU):
         self.meta: dict = {}
         self.history: OrderedDict = OrderedDict()
         self.clock = 0
-        self.admitted = 0
-        self.fill_rate = 0.0
+        self.fill = FillRate()
         self._labels: list = []
 
     def request(self, key, size) -> bool:
@@ -54,13 +53,13 @@ class MLPAdmission(LRU):
         if key in self.resident:
             self.resident.move_to_end(key)
             return True
-        if self.model_bytes and self.fill_rate > 0:
-            self.labeler.add(key, now, int(self.capacity_bytes / self.fill_rate) + 1, x)
+        if self.model_bytes and self.fill.rate > 0:
+            self.labeler.add(key, now, self.fill.horizon(self.capacity_bytes), x)
         if self.model_bytes and self.labeler.labelled >= self.min_labels and self._p(x[None, :])[0] < self.threshold:
             return False
         hit = super().request(key, size)
         if key in self.resident:
-            self.admitted += size
+            self.fill.pending += size
         return hit
 
     def _remember(self, key, meta) -> None:
@@ -77,10 +76,7 @@ class MLPAdmission(LRU):
         return 1.0 / (1.0 + np.exp(-(h @ self.w2 + self.b2)))
 
     def _housekeeping(self, now: int) -> None:
-        rate = self.admitted / 256
-        self.admitted = 0
-        if rate > 0:
-            self.fill_rate = rate if self.fill_rate <= 0 else 0.99 * self.fill_rate + 0.01 * rate
+        self.fill.close_window(256)
         self.labeler.expire(now, self._labels)
         if len(self._labels) >= 256:
             x = np.stack([p for p, _, _ in self._labels])
