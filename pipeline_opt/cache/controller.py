@@ -25,6 +25,7 @@ from typing import Optional
 from pipeline_opt.cache import policies
 from pipeline_opt.cache.access_log import Access, local_path, read_access_logs, table_bytes
 from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.tables.sql import quote_ident
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
 
@@ -66,11 +67,11 @@ class CachePlan:
 def sql_name(table: str, location: str = "") -> str:
     """A safe SQL identifier: ``a`.`b`.`c`` for catalog names, ``delta.`path``` for path-only tables."""
     if _NAME.match(table):
-        return ".".join(f"`{part}`" for part in table.split("."))
+        return ".".join(quote_ident(part) for part in table.split("."))
     path = local_path(location or table)
     if "`" in path or not path:
         raise CachePlanError(f"table {table!r} has no usable name or location for SQL")
-    return f"delta.`{path}`"
+    return "delta." + quote_ident(path)
 
 
 def summarize(accesses: list[Access]) -> list[TableUse]:
