@@ -40,7 +40,7 @@ from pipeline_opt.spark import get_spark  # noqa: E402
 from pipeline_opt.tables.compact import CompactOptions, compact_table  # noqa: E402
 from pipeline_opt.tables.health import table_health  # noqa: E402
 from pipeline_opt.tables.plan import Window  # noqa: E402
-from pipeline_opt.tables.synthetic_log import write_synthetic_log  # noqa: E402
+from tests.harness.synthetic_log import write_synthetic_log  # noqa: E402
 
 MB, MIB, GIB = 10**6, 2**20, 2**30
 Q1 = """select l_returnflag, l_linestatus, sum(l_quantity), sum(l_extendedprice),

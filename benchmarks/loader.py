@@ -31,9 +31,9 @@ BATCH = 8192
 
 
 def snapshot_paths(table: str) -> list:
-    from pipeline_opt.loader.snapshot import load_snapshot
+    from pipeline_opt.delta import read_snapshot
 
-    snap = load_snapshot(table)
+    snap = read_snapshot(table)
     return [snap.file_uri(f).removeprefix("file://") for f in snap.files]
 
 
@@ -278,9 +278,9 @@ def main(argv=None) -> dict:
 
 def _decoded_bytes(path: str) -> int:
     """Bytes the table's rows take as 8-byte tensors (what a loader that materialised the table would hold)."""
-    from pipeline_opt.loader.snapshot import load_snapshot
+    from pipeline_opt.delta import read_snapshot
 
-    snap = load_snapshot(path)
+    snap = read_snapshot(path)
     return snap.num_rows * 8 * len(snap.schema)
 
 

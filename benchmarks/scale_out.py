@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pipeline_opt.cluster import StandaloneCluster, cluster_confs, driver_args, run_json, store_env
 from pipeline_opt.storage import ObjectStore, StorageError, explain, preflight
-from pipeline_opt.storage.local_server import MotoServer
+from tests.harness.moto_server import MotoServer
 
 NUMERIC = ["l_orderkey", "l_partkey", "l_suppkey", "l_linenumber", "l_quantity", "l_extendedprice",
            "l_discount", "l_tax"]
@@ -81,8 +81,8 @@ def loader_epochs(uri: str, store: ObjectStore, cache_dir: Path) -> dict:
 
 
 def bad_input(server: MotoServer, store: ObjectStore) -> list[dict]:
-    from deltalake import write_deltalake
     import pyarrow as pa
+    from deltalake import write_deltalake
 
     from pipeline_opt.cluster import free_port
 

@@ -1,14 +1,13 @@
-"""Train a model on a Delta table with a memory plan (thin entry point; the logic is pipeline_opt.training.job).
+"""spark-submit job: train a model on a Delta table with a memory plan (plan, losses, steps/s, step-downs,
+checkpoint).
 
-    python jobs/train_from_delta.py --config conf/training.yml [--table PATH] [--steps N]
+    spark-submit --packages "$DELTA" --py-files dist/pipeline_opt.zip jobs/train_from_delta.py --config conf/training.yml
 
-Prints the result (plan, losses, steps/s, step-downs, checkpoint) as JSON.
+The arguments are those of `pipeline-opt train` (`pipeline-opt train --help`); the result prints as JSON lines.
 """
-from __future__ import annotations
-
 import sys
 
-from pipeline_opt.cli import main
+from pipeline_opt.app.submit import submit
 
 if __name__ == "__main__":
-    sys.exit(main(["train", "--json", *sys.argv[1:]]))
+    sys.exit(submit("train", sys.argv[1:]))

@@ -2,27 +2,22 @@
 # MAGIC %md
 # MAGIC # Compact Delta tables
 # MAGIC Compacts the tables of `conf/tables.yml` that the schedule ranks as worth it (a healthy table costs one log
-# MAGIC read); every commit is verified row for row and restored on a mismatch. Same call as
-# MAGIC `jobs/compact_tables.py`.
+# MAGIC read, `all` compacts every one); every commit is verified row for row and restored on a mismatch. The widgets
+# MAGIC are the parameters of `pipeline-opt compact`; same job as `jobs/compact_tables.py`.
 
 # COMMAND ----------
 
-dbutils.widgets.text("config", "conf/tables.yml", "Tables config")
-dbutils.widgets.text("tables", "", "Tables (comma-separated; empty: all)")
-dbutils.widgets.text("access_log", "", "Access log (optional)")
-dbutils.widgets.dropdown("all", "false", ["false", "true"], "Compact every table, not only scheduled ones")
-dbutils.widgets.dropdown("dry_run", "false", ["false", "true"], "Plan only")
-dbutils.widgets.text("base_dir", "", "Base folder or URI for relative table paths")
+from pipeline_opt.app.jobs import run_job
+from pipeline_opt.app.notebook import frame, job_widgets
+from pipeline_opt.output import render
+
+params = job_widgets(dbutils, "compact", config="conf/tables.yml")
 
 # COMMAND ----------
 
-from pipeline_opt.tables.maintenance_jobs import compact_tables, metrics_frame
-
-names = [n.strip() for n in dbutils.widgets.get("tables").split(",") if n.strip()]
-rows = compact_tables(spark, dbutils.widgets.get("config"), names, dbutils.widgets.get("access_log") or None,
-                      dbutils.widgets.get("all") == "true", dbutils.widgets.get("dry_run") == "true",
-                      dbutils.widgets.get("base_dir") or None)
+result = run_job("compact", params, spark=spark)
+print(render(result))
 
 # COMMAND ----------
 
-display(metrics_frame(rows))
+display(frame(result))

@@ -23,6 +23,10 @@ class NotADeltaTableError(PipelineOptError):
     """The path exists but holds no Delta log."""
 
 
+class DeltaLogError(PipelineOptError):
+    """A table version that does not exist, or a log, checkpoint or deletion vector that is not valid Delta."""
+
+
 class MissingExtraError(PipelineOptError):
     """An optional dependency is not installed; the message says which extra to install."""
 

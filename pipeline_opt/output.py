@@ -8,12 +8,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Dataclasses, paths, numpy scalars and nested containers → plain JSON values."""
+    """Dataclasses, paths, numpy scalars and nested containers → plain JSON values; an object with a ``to_dict()``
+    (or, for a sequence of results, ``to_list()``) method chooses its own JSON form."""
+    for method in ("to_dict", "to_list"):
+        if callable(getattr(obj, method, None)) and not isinstance(obj, type):
+            return to_jsonable(getattr(obj, method)())
+    if isinstance(obj, Enum):
+        return obj.value
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
@@ -35,10 +42,19 @@ def emit(result: Any, as_json: bool = False) -> None:
         return
     if as_json:
         print(json.dumps(to_jsonable(result), indent=2, default=str))
-    elif hasattr(result, "render"):
-        print(result.render())
     else:
-        print(render_mapping(to_jsonable(result)))
+        print(render(result))
+
+
+def render(result: Any) -> str:
+    """The text form of a result: its own ``render()``, else its facts as key: value lines."""
+    return result.render() if hasattr(result, "render") else render_mapping(to_jsonable(result))
+
+
+def json_lines(result: Any) -> list[str]:
+    """One compact JSON line per item of a result that is a list (one per table), else one line."""
+    data = to_jsonable(result)
+    return [json.dumps(item, default=str) for item in (data if isinstance(data, list) else [data])]
 
 
 def render_mapping(data: Any, indent: int = 0) -> str:

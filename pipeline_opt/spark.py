@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Optional
 
@@ -36,6 +37,9 @@ LOCAL_CONFS = {
 }
 
 
+MASTER_ENV = "PIPELINE_OPT_SPARK_MASTER"
+
+
 def is_databricks() -> bool:
     """True inside a Databricks runtime (notebook, job or Databricks Connect-less cluster)."""
     return "DATABRICKS_RUNTIME_VERSION" in os.environ
@@ -44,6 +48,35 @@ def is_databricks() -> bool:
 def launched_by_spark_submit() -> bool:
     """True when spark-submit started the JVM before this Python driver (it passes the gateway port)."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def master_kind(master: Optional[str]) -> str:
+    """``local``, ``standalone``, ``yarn``, ``kubernetes`` or ``databricks`` for a master URL (None: env/local).
+
+    A job changes nothing but its master URL to move between them; on Databricks the runtime's session decides.
+    """
+    if is_databricks():
+        return "databricks"
+    master = master or os.environ.get(MASTER_ENV, "local[2]")
+    for prefix, kind in (("local", "local"), ("spark://", "standalone"), ("yarn", "yarn"), ("k8s://", "kubernetes")):
+        if master.startswith(prefix):
+            return kind
+    raise PipelineOptError(f"master URL {master!r} is not local[N], spark://HOST:PORT, yarn or k8s://HOST:PORT")
+
+
+def cluster_confs(executor_memory: str = "768m", executor_cores: int = 1, max_cores: Optional[int] = None,
+                  driver_host: Optional[str] = None, python: Optional[str] = None) -> dict[str, str]:
+    """Confs for running on a cluster: executor size, the Python executors start (same as the driver's by
+    default), and the address executors use to reach the driver. They say where things run, never what a job
+    computes."""
+    confs = {"spark.executor.memory": executor_memory, "spark.executor.cores": str(executor_cores),
+             "spark.pyspark.python": python or sys.executable, "spark.pyspark.driver.python": sys.executable}
+    if max_cores:
+        confs["spark.cores.max"] = str(max_cores)
+    if driver_host:
+        confs["spark.driver.host"] = driver_host
+        confs["spark.driver.bindAddress"] = driver_host
+    return confs
 
 
 def delta_artifacts() -> list[str]:
@@ -113,7 +146,7 @@ def get_spark(
 def _build(session_cls, app_name, master, conf, use_ivy: bool):
     log4j = Path(__file__).with_name("log4j2.properties")
     builder = session_cls.builder.appName(app_name).master(
-        master or os.environ.get("PIPELINE_OPT_SPARK_MASTER", "local[2]")
+        master or os.environ.get(MASTER_ENV, "local[2]")
     )
     java_opts = f"-Dlog4j2.configurationFile=file:{log4j}"
     settings = {**LOCAL_CONFS, **DELTA_CONFS, "spark.driver.extraJavaOptions": java_opts,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from pipeline_opt.delta import read_snapshot
 from pipeline_opt.errors import PipelineOptError
 
 _LOCATION = re.compile(r"\[(?P<paths>[^\]]+)\]")
@@ -170,9 +171,7 @@ def table_bytes(location: str) -> int:
     if not location:
         return 0
     try:
-        from pipeline_opt.deltatable import open_table
-
-        return int(sum(a["size"] for a in _adds(open_table(local_path(location)))))
+        return read_snapshot(local_path(location)).table_bytes
     except Exception:  # unreachable store or not a Delta table: the controller reports the table as unsized
         return 0
 
@@ -185,11 +184,3 @@ def local_path(location: str) -> str:
         return location[len("file:"):]
     return location
 
-
-def _adds(table) -> list[dict]:
-    actions = table.get_add_actions(flatten=True)
-    try:
-        sizes = actions.column("size_bytes").to_pylist()
-    except KeyError:
-        sizes = actions.column("size").to_pylist()
-    return [{"size": s} for s in sizes]

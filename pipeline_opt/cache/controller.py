@@ -16,16 +16,18 @@ and the loader's local file-cache keep list (the kept tables' live files, from t
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Optional
 
 from pipeline_opt.cache import policies
-from pipeline_opt.cache.access_log import Access, local_path, read_access_logs, table_bytes
+from pipeline_opt.cache.access_log import Access, local_path, table_bytes
+from pipeline_opt.delta import open_table
 from pipeline_opt.errors import PipelineOptError
-from pipeline_opt.tables.sql import quote_ident
+from pipeline_opt.spark import is_databricks
+from pipeline_opt.sql import quote_ident
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
 
@@ -43,9 +45,15 @@ class TableUse:
     keep: bool = False
 
 
+class ActionKind(StrEnum):
+    CACHE_TABLE = "cache_table"          # Spark CACHE TABLE
+    UNCACHE_TABLE = "uncache_table"      # Spark UNCACHE TABLE
+    DISK_CACHE_WARM = "disk_cache_warm"  # Databricks CACHE SELECT (disk cache)
+
+
 @dataclass
 class Action:
-    kind: str  # cache_table | uncache_table | disk_cache_warm | loader_keep
+    kind: ActionKind
     table: str
     statement: str
     supported: bool = True
@@ -108,8 +116,10 @@ def plan(accesses: list[Access], budget_bytes: int, policy: str = "learned",
     result.kept_bytes = sum(u.bytes for u in uses if u.keep)
     if result.kept_bytes > budget_bytes:  # cannot happen while policies keep their contract; never ship it
         raise CachePlanError(f"policy {policy} kept {result.kept_bytes} bytes over the budget {budget_bytes}")
-    result.actions = [a for a in _actions(uses, cached_now or set(), _on_databricks() if databricks is None else databricks)
-                      if (a.kind == "disk_cache_warm" and disk_cache) or (a.kind != "disk_cache_warm" and spark_table_cache)]
+    wanted = {ActionKind.CACHE_TABLE: spark_table_cache, ActionKind.UNCACHE_TABLE: spark_table_cache,
+              ActionKind.DISK_CACHE_WARM: disk_cache}
+    on_databricks = is_databricks() if databricks is None else databricks
+    result.actions = [a for a in _actions(uses, cached_now or set(), on_databricks) if wanted[a.kind]]
     result.loader_keep = _loader_files([u for u in uses if u.keep])
     return result
 
@@ -119,10 +129,11 @@ def _actions(uses: list[TableUse], cached_now: set[str], databricks: bool) -> li
     for u in uses:
         name = sql_name(u.table, u.location)
         if u.keep and u.table not in cached_now:
-            actions.append(Action("cache_table", u.table, f"CACHE TABLE {name}"))
-            actions.append(Action("disk_cache_warm", u.table, f"CACHE SELECT * FROM {name}", supported=databricks))
+            actions.append(Action(ActionKind.CACHE_TABLE, u.table, f"CACHE TABLE {name}"))
+            actions.append(Action(ActionKind.DISK_CACHE_WARM, u.table, f"CACHE SELECT * FROM {name}",
+                                  supported=databricks))
         elif not u.keep and u.table in cached_now:
-            actions.append(Action("uncache_table", u.table, f"UNCACHE TABLE IF EXISTS {name}"))
+            actions.append(Action(ActionKind.UNCACHE_TABLE, u.table, f"UNCACHE TABLE IF EXISTS {name}"))
     return actions
 
 
@@ -130,22 +141,16 @@ def _loader_files(kept: list[TableUse]) -> list[str]:
     files: list[str] = []
     for u in kept:
         try:
-            from pipeline_opt.deltatable import open_table
-
             files.extend(sorted(open_table(local_path(u.location)).file_uris()))
         except Exception:  # not a readable Delta table here (remote or gone): nothing for the local loader cache
             continue
     return files
 
 
-def _on_databricks() -> bool:
-    return "DATABRICKS_RUNTIME_VERSION" in os.environ
-
-
-def apply(p: CachePlan, spark, state_path: Optional[Path] = None) -> CachePlan:
+def apply_plan(p: CachePlan, spark, state_path: Optional[Path] = None) -> CachePlan:
     """Runs the supported statements; records the cached tables in ``state_path`` (JSON) when given."""
     for action in p.actions:
-        if action.supported and action.kind != "loader_keep":
+        if action.supported:
             spark.sql(action.statement)
             action.applied = True
     p.dry_run = False
@@ -167,34 +172,8 @@ def cached_tables(uses: list[TableUse], spark=None, state_path: Optional[Path] =
     out = set()
     for u in uses:
         try:
-            if spark.catalog.isCached(u.table if _NAME.match(u.table) else f"delta.`{local_path(u.location)}`"):
+            if spark.catalog.isCached(u.table if _NAME.match(u.table) else sql_name(u.table, u.location)):
                 out.add(u.table)
         except Exception:  # a table Spark cannot resolve is not cached in this session
             continue
     return out
-
-
-def plan_from_logs(logs: list[str], budget_bytes: int, policy: Optional[str] = None, config_path=None,
-                   apply: bool = False, state_path: Optional[str] = None) -> CachePlan:
-    """The CLI's entry: read logs, plan, and apply only when asked."""
-    cfg = _config(config_path)
-    if cfg.fallback != "s3fifo":
-        raise CachePlanError(f"fallback {cfg.fallback!r} is not supported; the learned policy falls back to s3fifo")
-    policy = policy or cfg.policy
-    accesses = read_access_logs(logs)
-    spark = None
-    if apply:
-        from pipeline_opt.spark import get_spark
-
-        spark = get_spark("pipeline_opt-cache-plan")
-    cached = cached_tables(summarize(accesses), spark, Path(state_path) if state_path else None)
-    p = plan(accesses, budget_bytes, policy, cached, spark_table_cache=cfg.spark_table_cache, disk_cache=cfg.disk_cache)
-    return globals()["apply"](p, spark, Path(state_path) if state_path else None) if apply else p
-
-
-def _config(path):
-    from pipeline_opt.config import CacheConfig, load
-
-    if path is None:
-        return CacheConfig()
-    return load(path, CacheConfig)

@@ -12,13 +12,13 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
+from pipeline_opt.delta.snapshot import Snapshot, read_snapshot
 from pipeline_opt.loader.errors import LoaderError
 from pipeline_opt.loader.plan import RankPlan, plan_rank
 from pipeline_opt.loader.prefetch import produce
 from pipeline_opt.loader.reader import FileReader
 from pipeline_opt.loader.rowfilter import RowFilter
 from pipeline_opt.loader.shuffle import window_permutation
-from pipeline_opt.loader.snapshot import Snapshot, load_snapshot
 from pipeline_opt.loader.source import FileSource
 from pipeline_opt.loader.tensors import batch_tensors, is_list_type, is_tensor_type, window_arrays
 from pipeline_opt.loader.window import WindowReader
@@ -66,7 +66,7 @@ class DeltaDataset(IterableDataset):
 
     # -- snapshot ----------------------------------------------------------------------------------------------
     def _pin(self, version: Optional[int]) -> None:
-        self.snapshot: Snapshot = load_snapshot(self.path, version, self.source.storage_options)
+        self.snapshot: Snapshot = read_snapshot(self.path, version, self.source.storage_options)
         self.columns = _resolve_columns(self.path, self.snapshot, self._requested_columns)
         self.row_filter = RowFilter.build(self._filter_arg, self.snapshot)
         self.live_rows = self.row_filter.live_rows(self.snapshot, self._reader)

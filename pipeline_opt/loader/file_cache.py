@@ -12,55 +12,15 @@ import fcntl
 import hashlib
 import os
 import pickle
-from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 import pyarrow as pa
 
-from pipeline_opt.config import parse_size
+from pipeline_opt.cache import policies
 from pipeline_opt.errors import ConfigError
-
-
-class LRUPolicy:
-    """Plain LRU with the cache layer's contract (fallback when ``pipeline_opt.cache.policies`` is missing)."""
-
-    def __init__(self, capacity_bytes: int):
-        self.capacity_bytes, self.used_bytes = int(capacity_bytes), 0
-        self._items: OrderedDict = OrderedDict()
-        self._evicted: list = []
-
-    def request(self, key, size: int) -> bool:
-        if key in self._items:
-            self._items.move_to_end(key)
-            return True
-        if size <= self.capacity_bytes:
-            while self.used_bytes + size > self.capacity_bytes:
-                old, old_size = self._items.popitem(last=False)
-                self.used_bytes -= old_size
-                self._evicted.append(old)
-            self._items[key] = size
-            self.used_bytes += size
-        return False
-
-    def __contains__(self, key) -> bool:
-        return key in self._items
-
-    def pop_evicted(self) -> list:
-        out, self._evicted = self._evicted, []
-        return out
-
-
-def make_policy(name: str, capacity_bytes: int):
-    """The cache layer's policy ``name``; plain LRU when the cache layer is not importable."""
-    try:
-        from pipeline_opt.cache.policies import make
-    except ImportError:
-        if name != "lru":
-            raise ConfigError(f"file cache policy {name!r} needs pipeline_opt.cache.policies; use 'lru'") from None
-        return LRUPolicy(capacity_bytes)
-    return make(name, capacity_bytes)
+from pipeline_opt.units import parse_size
 
 
 class FileCache:
@@ -75,7 +35,7 @@ class FileCache:
         if self.capacity_bytes <= 0:
             raise ConfigError(f"file cache capacity must be positive, got {capacity!r}")
         self.policy_name = policy
-        make_policy(policy, self.capacity_bytes)  # fail early on an unknown policy name
+        policies.make(policy, self.capacity_bytes)  # fail early on an unknown policy name
 
     def local_path(self, uri: str) -> Path:
         return self.directory / (hashlib.sha1(uri.encode()).hexdigest() + ".parquet")
@@ -88,7 +48,7 @@ class FileCache:
             state = self.directory / ".policy.pkl"
             policy = pickle.loads(state.read_bytes()) if state.exists() else None
             if policy is None or getattr(policy, "capacity_bytes", None) != self.capacity_bytes:
-                policy = make_policy(self.policy_name, self.capacity_bytes)
+                policy = policies.make(self.policy_name, self.capacity_bytes)
             yield policy
             tmp = state.with_suffix(".tmp")
             tmp.write_bytes(pickle.dumps(policy))

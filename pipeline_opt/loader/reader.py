@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline_opt.loader.deletion_vectors import deleted_rows, keep_mask
-from pipeline_opt.loader.snapshot import DataFile, Snapshot
+from pipeline_opt.delta.deletion_vectors import deleted_rows, keep_mask
+from pipeline_opt.delta.snapshot import DataFile, Snapshot
 
 
 class FileReader:

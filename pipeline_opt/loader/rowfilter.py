@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline_opt.delta.snapshot import DataFile, Snapshot
 from pipeline_opt.loader.errors import LoaderError
-from pipeline_opt.loader.snapshot import DataFile, Snapshot
 
 _OPS = {"=": operator.eq, "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
         ">": operator.gt, ">=": operator.ge}

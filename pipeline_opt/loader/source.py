@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from pipeline_opt.delta.fs import resolve
+from pipeline_opt.loader.counting import open_counted
 from pipeline_opt.loader.file_cache import FileCache
-from pipeline_opt.loader.fs import open_counted, resolve
 
 STAT_NAMES = ("files_opened", "bytes_fetched", "cache_hits", "cache_misses")
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.dataset as pds
 import pyarrow.fs as pafs
 
-from pipeline_opt.loader.deletion_vectors import deleted_rows, keep_mask
+from pipeline_opt.delta.deletion_vectors import deleted_rows, keep_mask
 from pipeline_opt.loader.errors import LoaderError
 from pipeline_opt.loader.reader import FileReader
 

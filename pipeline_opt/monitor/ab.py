@@ -15,8 +15,8 @@ from typing import Callable, Hashable, Iterable, Optional, Sequence
 
 import numpy as np
 
-from pipeline_opt.config import MonitorConfig
 from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.monitor.settings import MonitorConfig
 
 
 class RolloutError(PipelineOptError):

@@ -15,8 +15,7 @@ from typing import Optional, Sequence
 from pipeline_opt.monitor import sections
 from pipeline_opt.monitor.results import load_results
 from pipeline_opt.monitor.store import read_metrics
-
-DEFAULT_WINDOW = (16 * 10**6, 10**9)
+from pipeline_opt.tables.settings import DEFAULT_WINDOW, Window
 
 
 @dataclass
@@ -36,14 +35,15 @@ class ReportResult:
 
 def build_report(out: str | Path, results_dir: str | Path = "benchmarks/results",
                  metrics_table: Optional[str | Path] = None, tables: Sequence[str | Path] = (),
-                 window: tuple[int, int] = DEFAULT_WINDOW, configs: Optional[str | Path] = None) -> ReportResult:
+                 window: Window = DEFAULT_WINDOW, configs: Optional[str | Path] = None) -> ReportResult:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     res = load_results(results_dir)
     points = read_metrics(metrics_table) if metrics_table else []
     source = str(metrics_table or "")
     builders = [
-        ("Compaction", lambda: sections.compaction(res, [str(t) for t in tables], points, out, window)),
+        ("Compaction", lambda: sections.compaction(res, [str(t) for t in tables], points, out,
+                                                           (window.min_size, window.max_size))),
         ("Cache", lambda: sections.cache(res, out)),
         ("Training", lambda: sections.training(res, out)),
         ("Loader", lambda: sections.loader(res, out)),

@@ -21,13 +21,6 @@ EXPECTED = {
 }
 
 
-def default_results_dir() -> Path:
-    """``benchmarks/results`` under the working directory, else under the source checkout this package runs from."""
-    here = Path("benchmarks/results")
-    checkout = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
-    return here if here.is_dir() or not checkout.is_dir() else checkout
-
-
 @dataclass
 class Results:
     folder: Path

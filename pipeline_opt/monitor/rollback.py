@@ -23,8 +23,8 @@ from typing import Callable, Iterable, Optional
 
 import numpy as np
 
-from pipeline_opt.config import MonitorConfig
 from pipeline_opt.monitor.metrics import MetricPoint
+from pipeline_opt.monitor.settings import MonitorConfig
 
 _EPS = 1e-9
 TRIGGER_KINDS = ("memory", "hit_rate", "latency", "oom")

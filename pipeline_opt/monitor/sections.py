@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from pipeline_opt.delta import operation_versions, read_snapshot
 from pipeline_opt.monitor import extract, plots
 from pipeline_opt.monitor.metrics import MetricPoint
 from pipeline_opt.monitor.results import EXPECTED, Results, numeric_leaves
 from pipeline_opt.monitor.store import summarize
-
 
 SERIES_LABELS = ("arm", "table", "query", "op", "phase")  # labels that split a metric into lines
 
@@ -35,16 +35,12 @@ def _absent(res: Results, name: str) -> str:
 
 def table_file_sizes(path: str) -> dict[str, list[int]]:
     """File sizes from the Delta log: before the first OPTIMIZE and now, or only now if never compacted."""
-    from pipeline_opt.deltatable import open_table
-    from pipeline_opt.tables.health import add_actions
-
-    latest = open_table(path)
-    optimized = sorted(h["version"] for h in latest.history() if h.get("operation") == "OPTIMIZE")
+    optimized = operation_versions(path, "OPTIMIZE")
 
     def sizes(version: int) -> list[int]:
-        return add_actions(open_table(path, version=version)).column("size_bytes").to_pylist()
+        return read_snapshot(path, version=version).sizes.tolist()
 
-    now = latest.version()
+    now = read_snapshot(path).version
     if not optimized or optimized[0] == 0:
         return {f"version {now} (never compacted)": sizes(now)}
     return {f"version {optimized[0] - 1} (before compaction)": sizes(optimized[0] - 1),

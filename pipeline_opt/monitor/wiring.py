@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from pipeline_opt.config import MonitorConfig
 from pipeline_opt.monitor.metrics import Recorder
 from pipeline_opt.monitor.prometheus import PrometheusExporter, PrometheusServer
 from pipeline_opt.monitor.rollback import Baseline, RollbackGuard
+from pipeline_opt.monitor.settings import MonitorConfig
 from pipeline_opt.monitor.store import DeltaSink
 from pipeline_opt.monitor.versions import ConfigStore
 

@@ -79,13 +79,21 @@ class ObjectStore:
     def from_yaml(cls, path, env: Optional[Mapping[str, str]] = None) -> "ObjectStore":
         """Settings from a YAML file (see ``conf/storage.yml``); keys it leaves out come from the environment,
         so the file never needs to hold a secret."""
-        import yaml
+        from pipeline_opt.config import build, read_yaml
 
-        from pipeline_opt.config import load
+        given = {k: v for k, v in read_yaml(path).items() if v is not None}
+        checked = build(cls, given, source=str(path))  # keys and types, errors naming the file
+        return cls.from_env(env, **{k: getattr(checked, k) for k in given})
 
-        load(path, cls)  # validates keys and types, naming the file
-        given = {k: v for k, v in (yaml.safe_load(open(path)) or {}).items() if v is not None}
-        return cls.from_env(env, **given)
+    def to_env(self) -> dict[str, str]:
+        """The environment variables ``from_env`` reads back into these settings (to hand them to a process)."""
+        env = {"AWS_REGION": self.region, "PIPELINE_OPT_S3_COMMIT_COORDINATION": self.commit_coordination}
+        for name, value in (("AWS_ENDPOINT_URL", self.endpoint), ("AWS_ACCESS_KEY_ID", self.access_key_id),
+                            ("AWS_SECRET_ACCESS_KEY", self.secret_access_key),
+                            ("AWS_SESSION_TOKEN", self.session_token)):
+            if value:
+                env[name] = value
+        return env
 
     def with_credentials(self, access_key_id: str, secret_access_key: str) -> "ObjectStore":
         return replace(self, access_key_id=access_key_id, secret_access_key=secret_access_key)

@@ -14,33 +14,27 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Callable, Optional
 
-from pipeline_opt.config import format_size
+from pipeline_opt.delta import Snapshot, read_snapshot
 from pipeline_opt.errors import PipelineOptError
-from pipeline_opt.tables.health import load_files
-from pipeline_opt.tables.partition_filter import PartitionFilter
-from pipeline_opt.tables.plan import CompactionPlan, PartitionPlan, Window, plan_compaction
-from pipeline_opt.tables.sql import delta_ref, partition_predicate, quote_ident
-from pipeline_opt.tables.verify import VerifyResult, check_or_restore, current_version
+from pipeline_opt.output import to_jsonable
+from pipeline_opt.sql import delta_ref, partition_predicate, quote_ident
+from pipeline_opt.tables.options import CompactOptions
+from pipeline_opt.tables.plan import CompactionPlan, PartitionPlan, plan_compaction
+from pipeline_opt.tables.settings import Window
+from pipeline_opt.tables.verify import VerifyResult, check_or_restore, current_version, find_commit
+from pipeline_opt.units import format_size
 
 _CONFLICT = re.compile(r"(DELTA_CONCURRENT_[A-Z_]+|DELTA_METADATA_CHANGED|DELTA_PROTOCOL_CHANGED|"
                        r"Concurrent\w+Exception|MetadataChangedException|ProtocolChangedException)")
 _CONF = "spark.databricks.delta.optimize."
 
 
-@dataclass
-class CompactOptions:
-    window: Window
-    partition_filter: Optional[PartitionFilter] = None
-    zorder_by: list[str] = field(default_factory=list)
-    cluster_by: list[str] = field(default_factory=list)
-    min_bin_files: int = 4
-    max_deleted_ratio: float = 0.1
-    batch_bytes: int = 2 * 10**9
-    retries: int = 5
-    backoff_s: float = 0.5
-    verify: bool = True
+class BatchKind(StrEnum):
+    OPTIMIZE = "optimize"  # OPTIMIZE bin-packs the small files
+    PURGE = "purge"        # REORG … APPLY (PURGE) rewrites files whose deletion vectors hide too many rows
 
 
 @dataclass
@@ -106,8 +100,6 @@ class CompactionResult:
 
     def to_dict(self) -> dict:
         """The ``--json`` form: the summary, the plan with its reasons, and each batch."""
-        from pipeline_opt.output import to_jsonable
-
         return {**self.summary(), "plan": to_jsonable(self.plan), "batches": to_jsonable(self.batches)}
 
     def render(self) -> str:
@@ -126,7 +118,7 @@ def compact_table(spark, path: str, options: CompactOptions, dry_run: bool = Fal
                   progress: Callable[[str], None] = lambda msg: None) -> CompactionResult:
     """Plan, then (unless ``dry_run``) compact the table batch by batch, verifying each commit."""
     start = time.monotonic()
-    files = load_files(path)
+    files = read_snapshot(path)
     _check_columns(path, files, options)
     plan = _plan(path, options, files)
     result = CompactionResult(str(path), dry_run, plan, rows_before=_live_rows(files),
@@ -135,19 +127,20 @@ def compact_table(spark, path: str, options: CompactOptions, dry_run: bool = Fal
     if not dry_run and plan.to_rewrite:
         session = spark.newSession()
         _set_confs(session, plan, options)
-        batches = [("optimize", b) for b in _batches(plan.to_rewrite, options.batch_bytes)]
-        batches += [("purge", b) for b in _batches([p for p in plan.to_rewrite if _purges(p)], options.batch_bytes)]
+        batches = [(BatchKind.OPTIMIZE, b) for b in _batches(plan.to_rewrite, options.batch_bytes)]
+        batches += [(BatchKind.PURGE, b) for b in _batches([p for p in plan.to_rewrite if p.purges],
+                                                           options.batch_bytes)]
         for n, (kind, batch) in enumerate(batches, 1):
             tag = f"batch {n}/{len(batches)}"
             result.batches.append(_run_batch(session, path, kind, batch, plan, options, result.conflicts, tag,
                                              progress))
-    after = load_files(path) if not dry_run else files
+    after = read_snapshot(path) if not dry_run else files
     result.rows_after, result.share_inside_after = _live_rows(after), _share_inside(after, options.window)
     result.duration_s = time.monotonic() - start
     return result
 
 
-def _check_columns(path: str, files, options: CompactOptions) -> None:
+def _check_columns(path: str, files: Snapshot, options: CompactOptions) -> None:
     for column in options.zorder_by + options.cluster_by:
         if column not in files.columns or column in files.partition_columns:
             raise PipelineOptError(f"{path}: cannot order by {column!r}; data columns: "
@@ -176,10 +169,6 @@ def _batches(partitions: list[PartitionPlan], batch_bytes: int) -> list[list[Par
         current.append(p)
         size += p.candidate_bytes
     return batches + ([current] if current else [])
-
-
-def _purges(p: PartitionPlan) -> bool:
-    return any(b.pays and b.reason == "purges deleted rows" for b in p.bins)
 
 
 def _run_batch(session, path, kind, batch, plan, options, conflicts, tag, progress) -> BatchResult:
@@ -216,24 +205,25 @@ def _run_batch(session, path, kind, batch, plan, options, conflicts, tag, progre
     raise AssertionError("unreachable")
 
 
-def _replan(path: str, options: CompactOptions, batch: list[PartitionPlan], kind: str) -> list[PartitionPlan]:
+def _replan(path: str, options: CompactOptions, batch: list[PartitionPlan], kind: BatchKind) -> list[PartitionPlan]:
     wanted = {tuple(p.values.items()) for p in batch}
-    fresh = [p for p in _plan(path, options).to_rewrite if kind == "optimize" or _purges(p)]
+    fresh = [p for p in _plan(path, options).to_rewrite if kind is BatchKind.OPTIMIZE or p.purges]
     return [p for p in fresh if tuple(p.values.items()) in wanted]
 
 
-def _optimize(session, path: str, kind: str, batch: list[PartitionPlan], plan: CompactionPlan,
+def _optimize(session, path: str, kind: BatchKind, batch: list[PartitionPlan], plan: CompactionPlan,
               options: CompactOptions) -> BatchResult:
     """One OPTIMIZE (or, for deletion-vector-heavy partitions, ``REORG … APPLY (PURGE)``) commit."""
     run_id = f"pipeline_opt-compact-{uuid.uuid4()}"
     session.conf.set("spark.databricks.delta.commitInfo.userMetadata", run_id)
     # OSS OPTIMIZE leaves large files with many deleted rows alone; Delta's REORG PURGE rewrites them.
-    sql = f"{'OPTIMIZE' if kind == 'optimize' else 'REORG TABLE'} {delta_ref(path)}"
-    if options.cluster_by and kind == "optimize":
+    sql = f"{'OPTIMIZE' if kind is BatchKind.OPTIMIZE else 'REORG TABLE'} {delta_ref(path)}"
+    where = _where(plan, batch, options)
+    if options.cluster_by and kind is BatchKind.OPTIMIZE:
         _ensure_clustering(session, path, options.cluster_by)
-    elif plan.partition_columns:
-        sql += " WHERE " + _where(plan, batch, options)
-    if kind == "purge":
+    elif where:
+        sql += " WHERE " + where
+    if kind is BatchKind.PURGE:
         sql += " APPLY (PURGE)"
     elif options.zorder_by:
         sql += " ZORDER BY (" + ", ".join(quote_ident(c) for c in options.zorder_by) + ")"
@@ -259,12 +249,8 @@ def _ensure_clustering(session, path: str, columns: list[str]) -> None:
 
 def _commit_version(session, path: str, run_id: str) -> int:
     """The version our OPTIMIZE committed, found by its run id (rival commits may have landed meanwhile)."""
-    from delta.tables import DeltaTable
-
-    for row in DeltaTable.forPath(session, str(path)).history(50).select("version", "userMetadata").collect():
-        if row["userMetadata"] == run_id:
-            return int(row["version"])
-    return current_version(session, path)
+    found = find_commit(session, path, run_id)
+    return current_version(session, path) if found is None else found
 
 
 def _conflict_kind(error: Exception) -> Optional[str]:
@@ -272,11 +258,11 @@ def _conflict_kind(error: Exception) -> Optional[str]:
     return m.group(1) if m else None
 
 
-def _live_rows(files) -> int:
-    return int((files.rows - files.deleted).sum())
+def _live_rows(files: Snapshot) -> int:
+    return files.live_rows
 
 
-def _share_inside(files, window: Window) -> float:
+def _share_inside(files: Snapshot, window: Window) -> float:
     total = files.table_bytes
     inside = ((files.sizes >= window.min_size) & (files.sizes <= window.max_size)) * files.sizes
     return float(inside.sum() / total) if total else 1.0

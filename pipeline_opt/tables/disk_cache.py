@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from pipeline_opt.config import format_size
 from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.units import format_size
 
 ENABLED = "spark.databricks.io.cache.enabled"
 MAX_DISK_USAGE = "spark.databricks.io.cache.maxDiskUsage"

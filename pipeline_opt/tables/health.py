@@ -1,24 +1,19 @@
 """A Delta table's file-size health, read from its log only.
 
 Invariants: never lists storage (file sizes come from the log's add actions, so a table of 100,000+ files is read
-in about the time delta-rs needs to replay its log); read-only; every figure is given per table and per partition.
+in about the time delta-rs needs to replay its log); read-only; every figure is given per table and per partition;
+deleted rows come from the deletion vectors' descriptors, the same on a local table and its copy on S3.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from pipeline_opt.config import format_size
-from pipeline_opt.deltatable import is_remote, open_table
-
-DEFAULT_MIN = 16 * 10**6
-DEFAULT_MAX = 10**9
+from pipeline_opt.delta import Snapshot, read_snapshot
+from pipeline_opt.tables.settings import DEFAULT_WINDOW, Window
+from pipeline_opt.units import format_size
 
 
 @dataclass
@@ -28,6 +23,7 @@ class SizeStats:
     files: int
     bytes: int
     rows: int
+    deleted_rows: int
     p10: int
     p50: int
     p90: int
@@ -45,12 +41,13 @@ class SizeStats:
         return self.bytes_inside / self.bytes if self.bytes else 1.0
 
     @classmethod
-    def of(cls, sizes: np.ndarray, rows: np.ndarray, min_size: int, max_size: int) -> "SizeStats":
+    def of(cls, sizes: np.ndarray, rows: np.ndarray, deleted: np.ndarray, min_size: int, max_size: int
+           ) -> "SizeStats":
         below, above = sizes < min_size, sizes > max_size
         inside = ~below & ~above
         pct = _percentiles(sizes) if len(sizes) else [0, 0, 0]
         return cls(
-            files=int(len(sizes)), bytes=int(sizes.sum()), rows=int(rows.sum()),
+            files=int(len(sizes)), bytes=int(sizes.sum()), rows=int(rows.sum()), deleted_rows=int(deleted.sum()),
             p10=int(pct[0]), p50=int(pct[1]), p90=int(pct[2]), largest=int(sizes.max(initial=0)),
             files_below=int(below.sum()), files_inside=int(inside.sum()), files_above=int(above.sum()),
             bytes_below=int(sizes[below].sum()), bytes_inside=int(sizes[inside].sum()),
@@ -99,7 +96,8 @@ class TableHealth:
         s = self.stats
         lines = [
             f"{self.path} (version {self.version})",
-            f"  files {s.files:,}  size {format_size(s.bytes)}  rows {s.rows:,}",
+            f"  files {s.files:,}  size {format_size(s.bytes)}  rows {s.rows:,}"
+            + (f" ({s.deleted_rows:,} deleted by deletion vectors)" if s.deleted_rows else ""),
             f"  file size p10/p50/p90 {format_size(s.p10)} / {format_size(s.p50)} / {format_size(s.p90)}",
             f"  window {format_size(self.min_size)} – {format_size(self.max_size)}: "
             f"{s.files_below:,} below, {s.files_inside:,} inside, {s.files_above:,} above "
@@ -116,120 +114,16 @@ class TableHealth:
         return "\n".join(lines)
 
 
-def add_actions(dt) -> pa.Table:
-    """The snapshot's add actions as a pyarrow table (path, size_bytes, num_records, partition.* …)."""
-    return pa.table(dt.get_add_actions(flatten=True))
-
-
-@dataclass
-class TableFiles:
-    """The live data files of one snapshot, as columns (from the log; ``deleted`` from deletion vectors)."""
-
-    version: int
-    partition_columns: list[str]
-    paths: list[str]
-    sizes: np.ndarray
-    rows: np.ndarray
-    deleted: np.ndarray
-    groups: dict[tuple, np.ndarray]  # partition values (as strings or None) → file indexes
-    columns: list[str] = field(default_factory=list)
-
-    @property
-    def table_bytes(self) -> int:
-        return int(self.sizes.sum())
-
-    def values(self, key: tuple) -> dict[str, Optional[str]]:
-        return dict(zip(self.partition_columns, key))
-
-
-def load_files(path: str, version: Optional[int] = None, storage_options=None) -> TableFiles:
-    """Read the snapshot's files from the Delta log only; deletion vectors are read only if the table has them."""
-    dt = open_table(path, version=version, storage_options=storage_options)
-    actions = add_actions(dt)
-    part_cols = list(dt.metadata().partition_columns)
-    paths = actions.column("path").to_pylist() if actions.num_rows else []
-    sizes, rows = _int_column(actions, "size_bytes"), _int_column(actions, "num_records")
-    deleted = _deleted_rows(dt, paths) if "deletionVectors" in (dt.protocol().reader_features or []) else \
-        np.zeros(len(paths), dtype=np.int64)
-    columns = [f.name for f in dt.schema().fields]
-    return TableFiles(dt.version(), part_cols, paths, sizes, rows, deleted, _group(actions, part_cols), columns)
-
-
-def _group(actions: pa.Table, part_cols: list[str]) -> dict[tuple, np.ndarray]:
-    if not actions.num_rows:
-        return {}
-    if not part_cols:
-        return {(): np.arange(actions.num_rows)}
-    # Grouping in Arrow keeps a 100,000-file log well under a second.
-    cols = {c: pc.cast(actions.column(f"partition.{c}"), pa.string()) for c in part_cols}
-    keyed = pa.table({**cols, "_i": pa.array(np.arange(actions.num_rows))})
-    grouped = keyed.group_by(part_cols, use_threads=False).aggregate([("_i", "list")])
-    keys = zip(*(grouped.column(c).to_pylist() for c in part_cols))
-    lists = grouped.column("_i_list").to_pylist()
-    groups = {tuple(k): np.asarray(idx) for k, idx in zip(keys, lists)}
-    return dict(sorted(groups.items(), key=lambda kv: tuple("" if v is None else v for v in kv[0])))
-
-
-def _deleted_rows(dt, paths: list[str]) -> np.ndarray:
-    """Rows marked deleted per file: each live add action's ``deletionVector.cardinality``, read from the log.
-
-    The log is replayed from the newest checkpoint at or below the snapshot's version (the last add of a path
-    wins, as in Delta's own replay); delta-rs' ``deletion_vectors()`` is not used because it materializes every
-    mask. Remote tables report zeros.
-    """
-    from urllib.parse import unquote
-
-    deleted = np.zeros(len(paths), dtype=np.int64)
-    if is_remote(dt.table_uri):
-        return deleted
-    log = Path(unquote(dt.table_uri.removeprefix("file://"))) / "_delta_log"
-    cardinality: dict[str, int] = {}
-    start = _read_checkpoint(log, dt.version(), cardinality)
-    for v in range(start, dt.version() + 1):
-        commit = log / f"{v:020d}.json"
-        for line in commit.read_text().splitlines() if commit.exists() else []:
-            add = json.loads(line).get("add") if '"add"' in line else None
-            if add:
-                cardinality[unquote(add["path"])] = int((add.get("deletionVector") or {}).get("cardinality", 0))
-    for i, p in enumerate(paths):
-        deleted[i] = cardinality.get(unquote(p), 0)
-    return deleted
-
-
-def _read_checkpoint(log: Path, version: int, cardinality: dict[str, int]) -> int:
-    """Fill ``cardinality`` from the newest classic checkpoint ≤ ``version``; returns the first commit to replay."""
-    import pyarrow.parquet as pq
-    from urllib.parse import unquote
-
-    found = sorted((int(f.name[:20]), f) for f in log.glob("*.checkpoint*.parquet") if int(f.name[:20]) <= version)
-    if not found:
-        return 0
-    best = found[-1][0]
-    for _, f in (x for x in found if x[0] == best):
-        adds = pq.read_table(f, columns=["add"]).column("add").combine_chunks()
-        valid = pc.is_valid(adds)
-        paths = pc.filter(adds.field("path"), valid).to_pylist()
-        dv_field = adds.type.get_field_index("deletionVector")
-        cards = (pc.filter(adds.field("deletionVector").field("cardinality"), valid).to_pylist()
-                 if dv_field >= 0 else [0] * len(paths))
-        cardinality.update({unquote(p): int(c or 0) for p, c in zip(paths, cards)})
-    return best + 1
-
-
-def table_health(path: str, min_size: int = DEFAULT_MIN, max_size: int = DEFAULT_MAX,
-                 version: Optional[int] = None, storage_options=None) -> TableHealth:
-    """Health of the table at ``path`` (latest version unless ``version``)."""
-    files = load_files(path, version=version, storage_options=storage_options)
+def table_health(path: str, window: Window = DEFAULT_WINDOW, version: Optional[int] = None,
+                 storage_options=None, snapshot: Optional[Snapshot] = None) -> TableHealth:
+    """Health of the table at ``path`` (latest version unless ``version``; ``snapshot`` when already read)."""
+    snap = snapshot or read_snapshot(path, version=version, storage_options=storage_options)
+    lo, hi = window.min_size, window.max_size
     partitions = []
-    if files.partition_columns:
-        partitions = [PartitionHealth(files.values(key), SizeStats.of(files.sizes[idx], files.rows[idx],
-                                                                       min_size, max_size))
-                      for key, idx in files.groups.items()]
-    return TableHealth(str(path), files.version, files.partition_columns, min_size, max_size,
-                       SizeStats.of(files.sizes, files.rows, min_size, max_size), partitions)
+    if snap.partition_columns:
+        partitions = [PartitionHealth(snap.values(key), SizeStats.of(snap.sizes[idx], snap.rows[idx],
+                                                                      snap.deleted[idx], lo, hi))
+                      for key, idx in snap.groups.items()]
+    return TableHealth(str(path), snap.version, list(snap.partition_columns), lo, hi,
+                       SizeStats.of(snap.sizes, snap.rows, snap.deleted, lo, hi), partitions)
 
-
-def _int_column(actions: pa.Table, name: str) -> np.ndarray:
-    if name not in actions.column_names:
-        return np.zeros(actions.num_rows, dtype=np.int64)
-    return pc.fill_null(actions.column(name), 0).to_numpy().astype(np.int64, copy=False)

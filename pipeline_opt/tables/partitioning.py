@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from pipeline_opt.config import format_size
 from pipeline_opt.tables.predicates import filter_counts
+from pipeline_opt.units import format_size
 
 PARTITION_MIN_TABLE_BYTES = 10**12
 PARTITION_MIN_BYTES = 10**9
@@ -90,8 +90,8 @@ def advise(spark, path: str, predicates: Optional[list[str]] = None,
 
     The two size floors are the guidance's; tests lower them to exercise the large-table rules on small tables.
     """
+    from pipeline_opt.delta import check_table_path
     from pipeline_opt.tables.health import table_health
-    from pipeline_opt.tables.table_ref import check_table_path
 
     path = check_table_path(path)
     health = table_health(path)
@@ -172,7 +172,7 @@ def _cluster_columns(columns: list[ColumnFacts], partition_by: list[str], querie
 
 
 def _describe_detail(spark, path: str) -> dict:
-    from pipeline_opt.tables.sql import delta_ref
+    from pipeline_opt.sql import delta_ref
 
     row = spark.sql(f"DESCRIBE DETAIL {delta_ref(path)}").collect()[0].asDict()
     return {"clustering": list(row.get("clusteringColumns") or []), "properties": dict(row.get("properties") or {})}
@@ -182,7 +182,7 @@ def _column_facts(spark, path: str, properties: dict) -> list[ColumnFacts]:
     """Type, approximate distinct count and stats coverage of each top-level column (one Spark pass)."""
     from pyspark.sql import functions as F
 
-    from pipeline_opt.tables.sql import quote_ident
+    from pipeline_opt.sql import quote_ident
 
     df = spark.read.format("delta").load(path)
     fields = df.schema.fields

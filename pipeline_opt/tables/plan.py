@@ -9,35 +9,15 @@ planned bin exceeds the target, and the target lies inside the window. Bins mirr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Optional
 
 import numpy as np
 
-from pipeline_opt.config import format_size
-from pipeline_opt.errors import PipelineOptError
-from pipeline_opt.tables.health import TableFiles, load_files
+from pipeline_opt.delta import Snapshot, read_snapshot
 from pipeline_opt.tables.partition_filter import PartitionFilter
-
-MIB = 2**20
-
-
-class WindowError(PipelineOptError):
-    """The size window or the target is inconsistent."""
-
-
-@dataclass
-class Window:
-    """The file-size window ``[min_size, max_size]`` and an optional fixed target inside it."""
-
-    min_size: int
-    max_size: int
-    target: Optional[int] = None
-
-    def __post_init__(self) -> None:
-        if self.min_size <= 0 or self.min_size > self.max_size:
-            raise WindowError(f"window min {self.min_size} must be positive and at most max {self.max_size}")
-        if self.target is not None and not self.min_size <= self.target <= self.max_size:
-            raise WindowError(f"target {self.target} is outside the window [{self.min_size}, {self.max_size}]")
+from pipeline_opt.tables.settings import Window
+from pipeline_opt.units import MIB, format_size
 
 
 def adaptive_target(table_bytes: int, window: Window) -> tuple[int, str]:
@@ -58,12 +38,29 @@ def adaptive_target(table_bytes: int, window: Window) -> tuple[int, str]:
     return target, f"table {format_size(table_bytes)} / 32 → {format_size(pow2)}, clamped to {bounds}"
 
 
+class BinKind(StrEnum):
+    """Why a bin is rewritten, or why it waits (the first three pay)."""
+
+    PURGE = "purge"                  # holds files with too many deleted rows
+    INTO_WINDOW = "into_window"      # its output lands in the window
+    BELOW_FLOOR = "below_floor"      # enough small files that merging pays although the output stays small
+    SINGLE_FILE = "single_file"      # nothing to merge
+    WAITS = "waits"                  # too few small files yet
+
+
+PAYING = frozenset({BinKind.PURGE, BinKind.INTO_WINDOW, BinKind.BELOW_FLOOR})
+
+
 @dataclass
 class Bin:
     files: int
     bytes: int
-    pays: bool
+    kind: BinKind
     reason: str
+
+    @property
+    def pays(self) -> bool:
+        return self.kind in PAYING
 
 
 @dataclass
@@ -80,6 +77,11 @@ class PartitionPlan:
     @property
     def label(self) -> str:
         return ",".join(f"{k}={v}" for k, v in self.values.items()) or "(table)"
+
+    @property
+    def purges(self) -> bool:
+        """Whether a paying bin holds files with too many deleted rows (OPTIMIZE alone leaves large ones)."""
+        return any(b.kind is BinKind.PURGE for b in self.bins)
 
 
 @dataclass
@@ -118,13 +120,13 @@ class CompactionPlan:
 
 def plan_compaction(path: str, window: Window, partition_filter: Optional[PartitionFilter] = None,
                     min_bin_files: int = 4, max_deleted_ratio: float = 0.1,
-                    files: Optional[TableFiles] = None) -> CompactionPlan:
-    """Plan the compaction of the table at ``path`` (its latest version, or ``files`` already read)."""
-    files = files or load_files(path)
+                    files: Optional[Snapshot] = None) -> CompactionPlan:
+    """Plan the compaction of the table at ``path`` (its latest version, or the snapshot ``files`` already read)."""
+    files = files or read_snapshot(path)
     target, rule = adaptive_target(files.table_bytes, window)
     if partition_filter is not None:
         partition_filter.check_columns(files.partition_columns)
-    plan = CompactionPlan(str(path), files.version, files.partition_columns, window.min_size, window.max_size,
+    plan = CompactionPlan(str(path), files.version, list(files.partition_columns), window.min_size, window.max_size,
                           target, rule, max_deleted_ratio)
     for key, idx in files.groups.items():
         values = files.values(key)
@@ -134,16 +136,16 @@ def plan_compaction(path: str, window: Window, partition_filter: Optional[Partit
     return plan
 
 
-def _plan_partition(values, files: TableFiles, idx: np.ndarray, window: Window, target: int,
+def _plan_partition(values, files: Snapshot, idx: np.ndarray, window: Window, target: int,
                     min_bin_files: int, max_deleted_ratio: float) -> PartitionPlan:
     sizes, rows, deleted = files.sizes[idx], files.rows[idx], files.deleted[idx]
     ratio = np.divide(deleted, rows, out=np.zeros(len(idx)), where=rows > 0)
     is_candidate = (sizes < window.min_size) | (ratio > max_deleted_ratio)
     bins = []
     for b in _pack(sizes, np.flatnonzero(is_candidate), target):
-        pays, why = _judge(len(b), int(sizes[b].sum()), window.min_size, min_bin_files,
+        kind, why = _judge(len(b), int(sizes[b].sum()), window.min_size, min_bin_files,
                            deleted_heavy=bool((ratio[b] > max_deleted_ratio).any()))
-        bins.append(Bin(len(b), int(sizes[b].sum()), pays, why))
+        bins.append(Bin(len(b), int(sizes[b].sum()), kind, why))
     rewrite = any(b.pays for b in bins)
     reason = _partition_reason(bins, int(is_candidate.sum()), len(idx), window)
     return PartitionPlan(values, len(idx), int(sizes.sum()), int(is_candidate.sum()),
@@ -164,21 +166,21 @@ def _pack(sizes: np.ndarray, candidates: np.ndarray, target: int) -> list[np.nda
     return bins
 
 
-def _judge(n: int, nbytes: int, min_size: int, min_bin_files: int, deleted_heavy: bool) -> tuple[bool, str]:
+def _judge(n: int, nbytes: int, min_size: int, min_bin_files: int, deleted_heavy: bool) -> tuple[BinKind, str]:
     """A bin pays when it purges deleted rows, lands its output in the window, or merges enough small files.
 
     A couple of tiny files whose merge still sits below the floor does not pay: rewriting them every run would
     copy the same bytes again and again; they wait until ``min_bin_files`` have gathered.
     """
     if deleted_heavy:
-        return True, "purges deleted rows"
+        return BinKind.PURGE, "purges deleted rows"
     if n < 2:
-        return False, "a single file: nothing to merge"
+        return BinKind.SINGLE_FILE, "a single file: nothing to merge"
     if nbytes >= min_size:
-        return True, f"merges {n} files into the window"
+        return BinKind.INTO_WINDOW, f"merges {n} files into the window"
     if n >= min_bin_files:
-        return True, f"merges {n} files (still below the window floor)"
-    return False, f"only {n} small files, {format_size(nbytes)}: waits for {min_bin_files}"
+        return BinKind.BELOW_FLOOR, f"merges {n} files (still below the window floor)"
+    return BinKind.WAITS, f"only {n} small files, {format_size(nbytes)}: waits for {min_bin_files}"
 
 
 def _partition_reason(bins: list[Bin], candidates: int, total: int, window: Window) -> str:
@@ -187,6 +189,6 @@ def _partition_reason(bins: list[Bin], candidates: int, total: int, window: Wind
     paying = [b for b in bins if b.pays]
     if not paying:
         return f"{candidates} small file(s) but no bin pays ({bins[0].reason if bins else 'none'})"
-    reasons = sorted({b.reason.split(" ")[0] for b in paying})
+    reasons = sorted({"purges" if b.kind is BinKind.PURGE else "merges" for b in paying})
     return (f"{sum(b.files for b in paying)} of {total} files in {len(paying)} bin(s), "
             f"{format_size(sum(b.bytes for b in paying))} ({', '.join(reasons)})")

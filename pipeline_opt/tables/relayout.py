@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from pipeline_opt.sql import delta_ref, quote_ident, sql_literal
 from pipeline_opt.tables.partitioning import PartitioningAdvice
-from pipeline_opt.tables.sql import delta_ref, quote_ident, sql_literal
 
 _SOURCE_VIEW = "pipeline_opt_relayout_source"
 # Table properties that describe the layout itself; the new layout brings its own.

@@ -3,8 +3,8 @@
 Invariants: read-only and JVM-free (health and plan read each table's log with delta-rs), so a healthy table costs
 one log read and nothing else; a table whose compaction plan rewrites nothing is never scheduled; with an access
 log, a table nobody read is deferred (its small files cost no reads yet). Ranking: benefit = mean of the share
-of files below the window and the share of bytes outside it (ties: more files to merge first), weighted by ``1 + log2(1 + reads)`` when an access
-log is given. Every path and table name is checked before any table is read.
+of files below the window and the share of bytes outside it (ties: more files to merge first), weighted by
+``1 + log2(1 + reads)`` when an access log is given. Callers check every path before ranking any table.
 """
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from pipeline_opt.config import TablesConfig, format_size, load
-from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.delta import read_snapshot
+from pipeline_opt.tables.health import table_health
 from pipeline_opt.tables.line_log import read_line_log
+from pipeline_opt.tables.options import CompactOptions
+from pipeline_opt.tables.plan import plan_compaction
+from pipeline_opt.units import format_size
 
 
 @dataclass
@@ -55,19 +58,8 @@ class Schedule:
         return "\n".join(lines)
 
 
-def schedule(config_path: str, access_log: Optional[str] = None, only: Optional[list[str]] = None) -> Schedule:
-    """Rank the tables of ``config_path`` (``only``: these names) by expected compaction benefit."""
-    from pipeline_opt.tables.compact_jobs import job_for
-
-    config = load(config_path, TablesConfig)
-    chosen = [config.table(n) for n in only] if only else config.tables
-    if not chosen:
-        raise PipelineOptError(f"{config_path}: no tables configured")
-    jobs = [(t.name, *job_for(config, t)) for t in chosen]  # checks every path before reading any
-    return rank_tables(str(config_path), jobs, access_log)
-
-
-def rank_tables(source: str, jobs: list[tuple], access_log: Optional[str] = None) -> Schedule:
+def rank_tables(source: str, jobs: list[tuple[str, str, CompactOptions]],
+                access_log: Optional[str] = None) -> Schedule:
     """Rank checked ``(name, path, CompactOptions)`` jobs; ``source`` names where they came from."""
     reads = read_access_log(access_log) if access_log else None
     rows = [_rank(name, path, options, reads) for name, path, options in jobs]
@@ -75,13 +67,11 @@ def rank_tables(source: str, jobs: list[tuple], access_log: Optional[str] = None
     return Schedule(source, access_log, rows)
 
 
-def _rank(name: str, path: str, options, reads: Optional[Counter]) -> TableSchedule:
-    from pipeline_opt.tables.health import table_health
-    from pipeline_opt.tables.plan import plan_compaction
-
-    w = options.window
-    s = table_health(path, w.min_size, w.max_size).stats
-    plan = plan_compaction(path, w, options.partition_filter, options.min_bin_files, options.max_deleted_ratio)
+def _rank(name: str, path: str, options: CompactOptions, reads: Optional[Counter]) -> TableSchedule:
+    snap = read_snapshot(path)
+    s = table_health(path, options.window, snapshot=snap).stats
+    plan = plan_compaction(path, options.window, options.partition_filter, options.min_bin_files,
+                           options.max_deleted_ratio, files=snap)
     small = s.files_below / s.files if s.files else 0.0
     outside = (s.bytes_below + s.bytes_above) / s.bytes if s.bytes else 0.0
     n_reads = None if reads is None else reads[name] + reads[str(Path(path))]

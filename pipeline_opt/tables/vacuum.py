@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Optional
 
-from pipeline_opt.config import format_size
+from pipeline_opt.delta import check_table_path
 from pipeline_opt.errors import NotADeltaTableError, PipelineOptError
-from pipeline_opt.tables.sql import delta_ref
-from pipeline_opt.tables.table_ref import check_table_path
+from pipeline_opt.sql import delta_ref
+from pipeline_opt.units import format_size
 
 SAFE_RETENTION_HOURS = 168
 RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from pipeline_opt.errors import PipelineOptError
-from pipeline_opt.tables.sql import delta_ref, quote_ident
+from pipeline_opt.sql import delta_ref, quote_ident
 
 _MOD = 2**61 - 1  # checksums are kept modulo a Mersenne prime so they fit a bigint and JSON exactly
 
@@ -78,10 +78,21 @@ def read_version(spark, path: str, version: Optional[int] = None):
     return reader.load(str(path))
 
 
-def current_version(spark, path: str) -> int:
-    from delta.tables import DeltaTable
+def history(spark, path: str, limit: int):
+    """The newest ``limit`` commits of the table (``DESCRIBE HISTORY``, which every Spark session can run)."""
+    return spark.sql(f"DESCRIBE HISTORY {delta_ref(path)} LIMIT {int(limit)}")
 
-    return int(DeltaTable.forPath(spark, str(path)).history(1).collect()[0]["version"])
+
+def current_version(spark, path: str) -> int:
+    return int(history(spark, path, 1).collect()[0]["version"])
+
+
+def find_commit(spark, path: str, user_metadata: str, search: int = 50) -> Optional[int]:
+    """The version among the newest ``search`` commits whose ``userMetadata`` is ``user_metadata``."""
+    for row in history(spark, path, search).select("version", "userMetadata").collect():
+        if row["userMetadata"] == user_metadata:
+            return int(row["version"])
+    return None
 
 
 def fingerprint(spark, path: str, version: Optional[int] = None, where: Optional[str] = None) -> TableFingerprint:
@@ -220,14 +231,13 @@ def undo_rewrite(spark, path: str, rewrite_version: int) -> int:
 
 def _appended_rows(spark, path: str, since: int, latest: int):
     """Rows of the data files live at ``latest`` but not at ``since``, materialized (the restore replaces them)."""
-    from urllib.parse import unquote
 
     from pyspark.sql import functions as F
 
-    from pipeline_opt.tables.health import load_files
+    from pipeline_opt.delta import read_snapshot
 
-    names = {unquote(p).rsplit("/", 1)[-1] for p in set(load_files(path, latest).paths) - set(
-        load_files(path, since).paths)}
+    names = {p.rsplit("/", 1)[-1] for p in set(read_snapshot(path, latest).paths) - set(
+        read_snapshot(path, since).paths)}
     df = read_version(spark, path, latest)
     file_name = F.element_at(F.split(F.col("_metadata.file_path"), "/"), -1)
     return df.where(file_name.isin(sorted(names))).select(*[F.col(quote_ident(c)) for c in df.columns]) \
@@ -235,9 +245,7 @@ def _appended_rows(spark, path: str, since: int, latest: int):
 
 
 def _later_operations(spark, path: str, after: int, latest: int) -> list[tuple[int, str]]:
-    from delta.tables import DeltaTable
-
-    hist = DeltaTable.forPath(spark, str(path)).history(max(latest - after, 1)).collect()
+    hist = history(spark, path, max(latest - after, 1)).collect()
     return sorted((int(h["version"]), str(h["operation"]) + ":" + str((h["operationParameters"] or {}).get("mode")))
                   for h in hist if int(h["version"]) > after)
 

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_opt.app.cli import main
 from pipeline_opt.cache.access_log import AccessLogError, read_access_logs, read_lineage_csv
-from pipeline_opt.cache.controller import CachePlanError, apply, cached_tables, plan, sql_name, summarize
-from pipeline_opt.cli import main
-from pipeline_opt.config import CacheConfig, load
+from pipeline_opt.cache.controller import CachePlanError, apply_plan, cached_tables, plan, sql_name, summarize
 
 
 def _event_dir(spark) -> Path:
@@ -77,7 +76,7 @@ def test_apply_is_idempotent(spark, tables, tmp_path):
     state = tmp_path / "state.json"
     budget = summarize(tables["accesses"])[0].bytes * 10
     p = plan(tables["accesses"], budget, "lru", cached_tables(summarize(tables["accesses"]), spark, state), False)
-    apply(p, spark, state)
+    apply_plan(p, spark, state)
     ran = [a.statement for a in p.actions if a.applied]
     assert ran and all(s.startswith("CACHE TABLE") for s in ran)
     dim = next(u for u in p.tables if u.location.endswith("dim"))
@@ -123,8 +122,3 @@ def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(CachePlanError):
         sql_name("evil`name", "/tmp/a`b")
     assert sql_name("main.sales.orders") == "`main`.`sales`.`orders`"
-
-
-def test_shipped_config_loads():
-    cfg = load(Path(__file__).parents[2] / "conf" / "cache.yml", CacheConfig)
-    assert cfg.policy == "learned" and cfg.budget == 2 * 2**30

@@ -5,7 +5,6 @@ import random
 
 import pytest
 
-from pipeline_opt.cache import policies
 from pipeline_opt.cache.policies import CachePolicyError, make, names
 
 

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
+from pipeline_opt.app.cli import main
 from pipeline_opt.cache.bounds import belady, lower_bound, pfoo_l
 from pipeline_opt.cache.simulate import simulate
 from pipeline_opt.cache.trace import ORACLE_DTYPE, Trace, TraceError, next_use, read_trace, write_csv
-from pipeline_opt.cli import main
 
 
 def _oracle_file(path, keys, sizes):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline_opt.cli import main
+from pipeline_opt.app.cli import main
 
 
 def test_stream_json(dv_table, capsys):

@@ -6,7 +6,6 @@ import pytest
 
 from pipeline_opt.errors import ConfigError
 from pipeline_opt.loader import DeltaDataset, DeltaLoader, FileCache
-from pipeline_opt.loader.file_cache import LRUPolicy, make_policy
 from tests.loader.util import ids_of
 
 
@@ -53,21 +52,6 @@ def test_cache_hits_when_table_fits(dv_table, tmp_path):
     # only deletion-vector files are fetched again (once per worker process); data files all come from the cache
     dv_bytes = sum(p.stat().st_size for p in path.glob("deletion_vector_*.bin"))
     assert second["bytes_fetched"] <= 2 * dv_bytes < first["bytes_fetched"] / 5
-
-
-def test_lru_fallback_contract():
-    lru = LRUPolicy(100)
-    assert lru.request("a", 60) is False and "a" in lru
-    assert lru.request("a", 60) is True
-    assert lru.request("b", 60) is False and "a" not in lru
-    assert lru.pop_evicted() == ["a"] and lru.pop_evicted() == []
-    assert lru.used_bytes == 60
-    assert lru.request("huge", 1000) is False and "huge" not in lru
-
-
-def test_cache_layer_policy_is_used():
-    policy = make_policy("lru", 1000)
-    assert type(policy).__module__.startswith("pipeline_opt.cache.policies")
 
 
 @pytest.mark.parametrize("capacity", [0, "lots"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline_opt.config import MonitorConfig
 from pipeline_opt.monitor.ab import Rollout, RolloutError, apply_outcome, arm, bucket, compare, run_rollout
+from pipeline_opt.monitor.settings import MonitorConfig
 from pipeline_opt.monitor.versions import ConfigStore
 
 UNITS = [f"lakehouse/table_{i}" for i in range(4000)]

@@ -1,23 +1,12 @@
-"""conf/monitor.yml loads; bad values and bad paths give one clear error."""
+"""Monitor settings: bad values and bad paths give one clear error."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
-from pipeline_opt.cli import main
-from pipeline_opt.config import MonitorConfig, load
+from pipeline_opt.app.cli import main
+from pipeline_opt.config import load
 from pipeline_opt.errors import ConfigError
-
-CONF = Path(__file__).resolve().parents[2] / "conf" / "monitor.yml"
-
-
-def test_shipped_monitor_yml_loads_with_the_specified_triggers():
-    cfg = load(CONF, MonitorConfig)
-    assert (cfg.memory_ratio, cfg.memory_minutes) == (0.95, 5)
-    assert (cfg.hit_rate_ratio, cfg.hit_rate_minutes) == (0.80, 10)
-    assert (cfg.latency_ratio, cfg.latency_minutes) == (1.50, 3)
-    assert cfg.rollout_steps == [10, 25, 50, 100] and cfg.prometheus_port is None
+from pipeline_opt.monitor.settings import MonitorConfig
 
 
 @pytest.mark.parametrize("text, named", [

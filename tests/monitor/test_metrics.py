@@ -105,8 +105,8 @@ def test_gpu_memory_is_sampled_under_cuda():
 
 
 def test_wiring_builds_recorder_prometheus_and_guard_from_config(tmp_path):
-    from pipeline_opt.config import MonitorConfig
     from pipeline_opt.monitor.rollback import Baseline
+    from pipeline_opt.monitor.settings import MonitorConfig
     from pipeline_opt.monitor.versions import ConfigStore
     from pipeline_opt.monitor.wiring import guard_for, recorder_for
 

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import numpy as np
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from pipeline_opt.cli import main
+from pipeline_opt.app.cli import main
 from pipeline_opt.monitor import extract
 from pipeline_opt.monitor.metrics import Recorder
 from pipeline_opt.monitor.report import build_report

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline_opt.config import MonitorConfig
 from pipeline_opt.monitor.metrics import Recorder
 from pipeline_opt.monitor.rollback import Baseline, RollbackGuard, SimulatedClock, Watch
+from pipeline_opt.monitor.settings import MonitorConfig
 from pipeline_opt.monitor.versions import ConfigStore
 
 BASE = {"memory.host_rss_bytes": 1000.0, "cache.hit_rate": 0.5, "latency.query": 2.0}

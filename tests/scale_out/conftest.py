@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_opt.cluster import StandaloneCluster
 from pipeline_opt.storage import ObjectStore
-from pipeline_opt.storage.local_server import MotoServer
+from tests.harness.moto_server import MotoServer
+from tests.harness.standalone import StandaloneCluster
 
 BUCKET = "lake"
 WINDOW = {"min_file_size": 100_000, "max_file_size": 1_000_000}
-VACUUM = {"retention_hours": 0, "allow_unsafe": True, "dry_run": False}
+VACUUM = {"retention_hours": 0, "allow_unsafe": True}  # and, to delete: dry_run=False (library), execute (job)
 S3_TABLE = f"s3a://{BUCKET}/events-from-cluster"
 TRAINING_YML = """\
 table: {table}
@@ -84,7 +84,7 @@ def _cluster_steps(path: str, config: str, checkpoints: str) -> list[dict]:
     return [{"op": "executors", "wait_for": 2},
             {"op": "health", "path": path},
             {"op": "compact", "path": path, **WINDOW},
-            {"op": "vacuum", "path": path, **VACUUM},
+            {"op": "vacuum", "path": path, **VACUUM, "execute": True},
             {"op": "health", "path": path},
             {"op": "fingerprint", "path": path},
             {"op": "copy", "src": path, "dest": S3_TABLE, "partition_by": ["part"]},
@@ -116,7 +116,8 @@ def cluster_run(cluster, s3, small_table, tmp_path_factory):
     """ONE driver application on the cluster (Spark start-up is the dominant cost), started at once and collected
     when a test needs it: health, verified compaction, VACUUM, content fingerprint, an s3a write, and `train`
     under TorchDistributor twice (the second resumes from the first's checkpoints)."""
-    from pipeline_opt.cluster import DriverRun, cluster_confs, driver_args, store_env
+    from pipeline_opt.spark import cluster_confs
+    from tests.harness.driver_process import DriverRun, driver_args
 
     root = tmp_path_factory.mktemp("cluster-run")
     path = root / "events"
@@ -126,7 +127,7 @@ def cluster_run(cluster, s3, small_table, tmp_path_factory):
     checkpoints = root / "checkpoints"
     steps = _cluster_steps(str(path), str(config), str(checkpoints))
     confs = cluster_confs(executor_memory="768m", driver_host="127.0.0.1")
-    run = DriverRun(driver_args(cluster.master_url, steps, confs), env=store_env(s3), timeout_s=840)
+    run = DriverRun(driver_args(cluster.master_url, steps, confs), env=s3.to_env(), timeout_s=840)
     yield ClusterRun(run, path, checkpoints)
     if run.proc.poll() is None:
         run.proc.kill()

@@ -9,10 +9,19 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from pipeline_opt.storage import (BucketNotFoundError, ConcurrentWriterError, CredentialsError,
-                                  EndpointUnreachableError, ObjectStore, WriterLease, check_spark_write, explain,
-                                  preflight, single_writer)
-from pipeline_opt.cluster import free_port
+from pipeline_opt.storage import (
+    BucketNotFoundError,
+    ConcurrentWriterError,
+    CredentialsError,
+    EndpointUnreachableError,
+    ObjectStore,
+    WriterLease,
+    check_spark_write,
+    explain,
+    preflight,
+    single_writer,
+)
+from tests.harness.driver_process import free_port
 from tests.scale_out.conftest import BUCKET, bucket_keys
 
 pytestmark = pytest.mark.cluster
@@ -57,7 +66,7 @@ def test_a_second_writer_is_refused_while_the_lease_is_held(s3):
     with WriterLease(uri, s3, owner="nightly-compaction") as first:
         with pytest.raises(ConcurrentWriterError, match="nightly-compaction"):
             WriterLease(uri, s3, owner="adhoc").acquire()
-        assert f"leased/_pipeline_opt/writer.lease" in bucket_keys(s3)
+        assert "leased/_pipeline_opt/writer.lease" in bucket_keys(s3)
         assert first.etag
     assert "leased/_pipeline_opt/writer.lease" not in bucket_keys(s3)
     with WriterLease(uri, s3, owner="adhoc"):  # free again after release
@@ -97,15 +106,32 @@ def test_spark_writes_to_s3_need_the_lease_unless_dynamodb_coordinates(spark, s3
 
 
 def test_the_cluster_driver_fails_before_spark_with_one_line_on_bad_credentials(s3):
-    from pipeline_opt.cluster import driver_args, store_env
+    from tests.harness.driver_process import driver_args
 
     bad = s3.with_credentials(s3.access_key_id, "not-the-secret")
     before = bucket_keys(s3)
     steps = [{"op": "copy", "src": "unused", "dest": f"s3a://{BUCKET}/never-written"}]
-    done = subprocess.run(driver_args("local[1]", steps), env={**os.environ, **store_env(bad)},
+    done = subprocess.run(driver_args("local[1]", steps), env={**os.environ, **bad.to_env()},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "rejected the credentials" in lines[0] and s3.access_key_id in lines[0]
     assert "not-the-secret" not in done.stderr
     assert bucket_keys(s3) == before
+
+
+def test_health_on_s3_counts_the_deleted_rows_of_the_local_copy(spark, s3, tmp_path):
+    from pipeline_opt.tables.health import table_health
+
+    local = tmp_path / "dv"
+    spark.range(0, 3000, numPartitions=3).selectExpr("id", "cast(id % 3 as int) as g").write.format("delta") \
+        .option("delta.enableDeletionVectors", "true").partitionBy("g").save(str(local))
+    spark.sql(f"DELETE FROM delta.`{local}` WHERE id % 7 = 0")
+    client = s3.boto3_client()
+    for f in local.rglob("*"):
+        if f.is_file():
+            client.upload_file(str(f), BUCKET, f"dv-copy/{f.relative_to(local)}")
+    here = table_health(str(local))
+    there = table_health(f"s3://{BUCKET}/dv-copy", storage_options=s3.storage_options())
+    assert here.stats.deleted_rows == there.stats.deleted_rows == 3000 // 7 + 1
+    assert [p.stats.deleted_rows for p in here.partitions] == [p.stats.deleted_rows for p in there.partitions]

@@ -1,7 +1,8 @@
 """One ObjectStore → Spark s3a confs and delta-rs/pyarrow options that agree; validation; jar versions; masters."""
 import pytest
 
-from pipeline_opt.cluster import ClusterError, master_kind
+from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.spark import master_kind
 from pipeline_opt.storage import ObjectStore, StorageError, bucket_and_key, for_engine
 from pipeline_opt.storage.jars import hadoop_version, s3a_jar_confs, s3a_packages
 
@@ -78,21 +79,9 @@ def test_master_kinds(url, kind):
 
 
 def test_unknown_master_is_refused():
-    with pytest.raises(ClusterError, match="mesos://x"):
+    with pytest.raises(PipelineOptError, match="mesos://x"):
         master_kind("mesos://x")
 
-
-def test_shipped_storage_yaml_loads_and_takes_secrets_from_the_environment(tmp_path):
-    from pathlib import Path
-
-    shipped = Path(__file__).parents[2] / "conf" / "storage.yml"
-    store = ObjectStore.from_yaml(shipped, env={"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"})
-    assert (store.endpoint, store.region, store.access_key_id) == (None, "us-east-1", "AK")
-    assert store.commit_coordination == "single-writer"
-    bad = tmp_path / "storage.yml"
-    bad.write_text("endpoint: http://127.0.0.1:9000\nregon: eu-west-1\n")
-    with pytest.raises(Exception, match="regon"):
-        ObjectStore.from_yaml(bad, env={})
 
 
 @pytest.mark.parametrize("argv, named", [(["--steps", "[{op"], "not JSON"),
@@ -100,7 +89,7 @@ def test_shipped_storage_yaml_loads_and_takes_secrets_from_the_environment(tmp_p
                                          (["--steps", '[{"op": "explode"}]'], "explode"),
                                          (["--steps", "[]", "--conf", "spark.x"], "spark.x")])
 def test_driver_bad_arguments_give_one_line_and_exit_2(argv, named, capsys):
-    from pipeline_opt.cluster.driver import main
+    from pipeline_opt.app.driver import main
 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from pipeline_opt.cli import main
+from pipeline_opt.app.cli import main
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def _config(tmp_path, text):
     (["--config", "{conf_bad_yaml}"], "malformed YAML"),
     (["--config", "{conf_unknown_key}"], "unknown key"),
     (["--config", "{conf_bad_name}"], "may hold only"),
-    (["--config", "{conf_bad_window}"], "larger than max_file_size"),
+    (["--config", "{conf_bad_window}"], "at most max"),
     (["--config", "{conf_bad_target}"], "outside the window"),
     (["--config", "{conf_ok}", "--table", "nope"], "unknown table"),
 ])

@@ -8,9 +8,10 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from pipeline_opt.tables.compact import CompactOptions, compact_table
-from pipeline_opt.tables.health import load_files
-from pipeline_opt.tables.plan import Window
+from pipeline_opt.delta import read_snapshot
+from pipeline_opt.tables.compact import compact_table
+from pipeline_opt.tables.options import CompactOptions
+from pipeline_opt.tables.settings import Window
 from pipeline_opt.tables.verify import fingerprint
 
 WINDOW = Window(100_000, 10**9)  # tiny test files: a 100 kB floor plays the role of 16 MB
@@ -46,7 +47,7 @@ def test_batches_commit_one_by_one(spark, tmp_path):
     path = small_file_table(tmp_path / "t", files=12, parts=("a", "b", "c"))
     result = compact_table(spark, path, CompactOptions(WINDOW, batch_bytes=1))
     assert len(result.batches) == 3 and len({b.version for b in result.batches}) == 3
-    assert all(b.verification.ok for b in result.batches) and load_files(path).sizes.size == 3
+    assert all(b.verification.ok for b in result.batches) and read_snapshot(path).sizes.size == 3
 
 
 @pytest.mark.slow
@@ -99,11 +100,11 @@ def test_deletion_vector_heavy_files_are_rewritten(spark, tmp_path):
     spark.range(4000).selectExpr("id", "id % 2 as g").coalesce(1).write.format("delta") \
         .option("delta.enableDeletionVectors", "true").save(path)
     spark.sql(f"DELETE FROM delta.`{path}` WHERE id % 4 = 0")
-    assert load_files(path).deleted.sum() == 1000
+    assert read_snapshot(path).deleted.sum() == 1000
     result = compact_table(spark, path, CompactOptions(Window(1, 10**9), max_deleted_ratio=0.1))
     assert result.files_removed == 1 and result.verified and "purges" in result.plan.render()
     assert [b.partitions for b in result.batches] == [["(table)"], ["(table)"]]  # OPTIMIZE found nothing; PURGE did
-    assert load_files(path).deleted.sum() == 0 and spark.read.format("delta").load(path).count() == 3000
+    assert read_snapshot(path).deleted.sum() == 0 and spark.read.format("delta").load(path).count() == 3000
 
 
 def test_path_with_quotes_semicolons_and_backticks_is_quoted_safely(spark, tmp_path):
@@ -141,7 +142,7 @@ def test_conflict_on_part_of_a_batch_retries_the_rest(spark, tmp_path):
     [t.join() for t in threads]
     assert not errors
     assert sum(r.files_removed for r in results.values()) == 24
-    assert np.array_equal(ids_of(path), np.arange(48000)) and load_files(path).sizes.size == 2
+    assert np.array_equal(ids_of(path), np.arange(48000)) and read_snapshot(path).sizes.size == 2
     both = results["both"]
     if both.conflicts:  # the rival committed first: the retry compacted what was left, with OPTIMIZE again
         assert both.batches[0].attempts >= 2 and both.batches[0].version is not None

@@ -6,8 +6,14 @@ import shutil
 import pytest
 
 from pipeline_opt.errors import PipelineOptError
-from pipeline_opt.tables.disk_cache import (ENABLED, MAX_DISK_SHARE, MAX_DISK_USAGE, MAX_METADATA,
-                                            configure_disk_cache, is_databricks_like)
+from pipeline_opt.tables.disk_cache import (
+    ENABLED,
+    MAX_DISK_SHARE,
+    MAX_DISK_USAGE,
+    MAX_METADATA,
+    configure_disk_cache,
+    is_databricks_like,
+)
 
 CONFS = (ENABLED, MAX_DISK_USAGE, MAX_METADATA, "spark.databricks.io.cache.compression.enabled")
 

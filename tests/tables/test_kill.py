@@ -35,7 +35,7 @@ def test_killed_compaction_keeps_table_readable_and_equal(tmp_path, kill_at):
     path = _table(tmp_path / "t")
     expected = _rows(path)
     # Kill points: during the OPTIMIZE job (nothing committed), after the commit before verification, after it.
-    cmd = [sys.executable, "-m", "pipeline_opt.cli", "compact", path, "--min-file-size", "1MB"]
+    cmd = [sys.executable, "-m", "pipeline_opt.app.cli", "compact", path, "--min-file-size", "1MB"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     seen = []

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from pipeline_opt.cli import main
+from pipeline_opt.app.cli import main
 from pipeline_opt.tables.partitioning import MAX_CLUSTER_COLUMNS, advise
 from pipeline_opt.tables.predicates import filter_counts, read_predicate_log
 from pipeline_opt.tables.relayout import apply_layout

@@ -1,13 +1,14 @@
 """plan.py: the adaptive target, candidates, paying bins and reasons (log-only tables, no Spark)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from pipeline_opt.tables.health import load_files
+from pipeline_opt.delta import read_snapshot
 from pipeline_opt.tables.partition_filter import PartitionFilter, PartitionFilterError
-from pipeline_opt.tables.plan import MIB, Window, WindowError, adaptive_target, plan_compaction
-from pipeline_opt.tables.synthetic_log import write_synthetic_log
+from pipeline_opt.tables.plan import adaptive_target, plan_compaction
+from pipeline_opt.tables.settings import Window, WindowError
+from pipeline_opt.units import MIB
+from tests.harness.synthetic_log import write_synthetic_log
 
 W = Window(16 * 10**6, 10**9)
 
@@ -71,7 +72,7 @@ def test_partition_filter_selects_partitions(tmp_path):
 
 def test_files_with_many_deleted_rows_are_rewritten(tmp_path):
     path = write_synthetic_log(tmp_path / "t", [100 * 10**6, 100 * 10**6], checkpoint=False)
-    files = load_files(str(path))
+    files = read_snapshot(str(path))
     files.deleted[0] = files.rows[0] // 2
     plan = plan_compaction(str(path), W, files=files)
     assert plan.partitions[0].rewrite and plan.partitions[0].candidates == 1

@@ -7,9 +7,9 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from pipeline_opt.cli import main
+from pipeline_opt.app.cli import main
+from pipeline_opt.app.jobs import run_job
 from pipeline_opt.errors import ConfigError, TableNotFoundError
-from pipeline_opt.tables.schedule import schedule
 
 
 def _table(path, appends: int, rows: int) -> str:
@@ -33,7 +33,7 @@ def lake(tmp_path_factory):
 
 def test_fragmented_tables_rank_first_and_healthy_ones_cost_nothing(lake):
     _, conf, _ = lake
-    result = schedule(str(conf))
+    result = run_job("schedule", {"config": str(conf)})
     by_name = {t.name: t for t in result.tables}
     assert result.to_compact == ["fragmented", "busy"]  # equal shares: more files to merge first
     assert by_name["fragmented"].small_file_share == 1.0 and by_name["fragmented"].files_to_rewrite == 12
@@ -46,7 +46,7 @@ def test_access_log_weights_by_reads_and_defers_unread_tables(lake):
     root, conf, paths = lake
     log = root / "access.log"
     log.write_text("\n".join(['{"table": "busy"}'] * 30 + [paths["busy"], "healthy"]))
-    result = schedule(str(conf), access_log=str(log))
+    result = run_job("schedule", {"config": str(conf), "access_log": str(log)})
     by_name = {t.name: t for t in result.tables}
     assert result.to_compact == ["busy"] and by_name["busy"].reads == 31
     assert by_name["fragmented"].reads == 0 and "deferred" in by_name["fragmented"].reason
@@ -56,14 +56,14 @@ def test_access_log_weights_by_reads_and_defers_unread_tables(lake):
 def test_unknown_table_and_missing_path_are_clear_errors(lake, tmp_path, capsys):
     _, conf, _ = lake
     with pytest.raises(ConfigError, match="unknown table 'nope'"):
-        schedule(str(conf), only=["nope"])
+        run_job("schedule", {"config": str(conf), "table": ["nope"]})
     assert main(["schedule", "--config", str(conf), "--table", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope" in err[0]
     bad = tmp_path / "bad.yml"
     bad.write_text(f"tables:\n  - name: gone\n    path: {tmp_path / 'gone'}\n")
     with pytest.raises(TableNotFoundError, match="gone"):
-        schedule(str(bad))
+        run_job("schedule", {"config": str(bad)})
 
 
 def test_cli_json(lake, capsys):

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from pipeline_opt.tables.sql import UnsafeNameError, delta_ref, partition_predicate, quote_ident
+from pipeline_opt.sql import UnsafeNameError, delta_ref, partition_predicate, quote_ident
 
 
 def test_relative_path_becomes_absolute_and_is_readable(spark, tmp_path, monkeypatch):

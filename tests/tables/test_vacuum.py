@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from pipeline_opt.cli import main
+from pipeline_opt.app.cli import main
 from pipeline_opt.errors import NotADeltaTableError, TableNotFoundError
 from pipeline_opt.tables.vacuum import RETENTION_CHECK_CONF, UnsafeRetentionError, vacuum
 

@@ -3,8 +3,16 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline_opt.tables.verify import (VerificationError, check_or_restore, current_version, fingerprint,
-                                        read_version, restore, undo_rewrite, verify_rewrite)
+from pipeline_opt.tables.verify import (
+    VerificationError,
+    check_or_restore,
+    current_version,
+    fingerprint,
+    read_version,
+    restore,
+    undo_rewrite,
+    verify_rewrite,
+)
 
 
 def _table(spark, path, n=200, parts=4):

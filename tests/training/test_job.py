@@ -7,9 +7,9 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from pipeline_opt.config import ModelSettings, TrainingConfig, load
+from pipeline_opt.app.training import train
 from pipeline_opt.training import TrainingError
-from pipeline_opt.training.job import train
+from pipeline_opt.training.settings import ModelSettings, TrainingConfig
 
 
 def _cfg(table, **kw) -> TrainingConfig:
@@ -18,10 +18,6 @@ def _cfg(table, **kw) -> TrainingConfig:
                 precision="bf16", model=ModelSettings(kind="mlp", hidden=32, layers=1))
     return TrainingConfig(**{**base, **kw})
 
-
-def test_shipped_config_loads():
-    cfg = load("conf/training.yml", TrainingConfig)
-    assert cfg.model.kind == "mlp" and cfg.features and cfg.label
 
 
 def test_job_streams_the_table_and_learns(rows_table):
@@ -33,11 +29,10 @@ def test_job_streams_the_table_and_learns(rows_table):
 
 def test_job_with_budget_picks_a_plan_that_fits(rows_table):
     out = train(_cfg(rows_table, plan="auto", budget_gib=0.002, steps=3))
-    from pipeline_opt.training.job import model_shape
     from pipeline_opt.training.planner import Plan, predict
 
     cfg = _cfg(rows_table, plan="auto", budget_gib=0.002)
-    assert predict(model_shape(cfg), Plan.parse(out["plan"]), "cpu").peak_bytes <= 0.002 * 2**30
+    assert predict(cfg.shape(), Plan.parse(out["plan"]), "cpu").peak_bytes <= 0.002 * 2**30
 
 
 def test_job_resumes_from_its_checkpoint(rows_table, tmp_path):
@@ -60,7 +55,7 @@ def test_bad_settings_are_named(rows_table):
 
 
 def test_train_cli_and_job_script(rows_table, tmp_path, capsys):
-    from pipeline_opt.cli import main
+    from pipeline_opt.app.cli import main
 
     conf = tmp_path / "training.yml"
     data = yaml.safe_load(open("conf/training.yml"))
@@ -82,11 +77,10 @@ def test_torch_distributor_two_processes(spark, rows_table):
 
 
 def test_fixed_plan_with_budget_steps_down_on_the_guard(rows_table):
-    from pipeline_opt.training.job import model_shape
     from pipeline_opt.training.planner import Plan, predict
 
     cfg = _cfg(rows_table, precision="fp32", steps=2, model=ModelSettings(kind="mlp", hidden=64, layers=2))
-    fp32 = predict(model_shape(cfg), Plan(), "cpu").peak_bytes
+    fp32 = predict(cfg.shape(), Plan(), "cpu").peak_bytes
     out = train(replace(cfg, budget_gib=0.8 * fp32 / 2**30))
     assert out["steps"] == 2 and [s["from_plan"] for s in out["step_downs"]] == ["fp32+none+adamw"]
-    assert predict(model_shape(cfg), Plan.parse(out["plan"]), "cpu").peak_bytes < fp32
+    assert predict(cfg.shape(), Plan.parse(out["plan"]), "cpu").peak_bytes < fp32

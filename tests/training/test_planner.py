@@ -78,7 +78,7 @@ def test_plan_names_round_trip_and_errors():
 
 
 def test_memory_plan_cli_json(capsys):
-    from pipeline_opt.cli import main
+    from pipeline_opt.app.cli import main
 
     args = ["memory-plan", "--model", "gpt", "--layers", "2", "--d-model", "64", "--heads", "4", "--vocab", "512",
             "--seq", "32", "--batch", "4", "--device", "cpu", "--budget-gib", "0.004", "--json"]
@@ -89,4 +89,4 @@ def test_memory_plan_cli_json(capsys):
     assert main(args[:-3] + ["--budget-gib", "0.004", "--find-batch", "--plan", "fp32+none+adamw", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["max_batch"] >= 1
     assert main(["memory-plan", "--layers", "0"]) == 2
-    assert "--layers 0" in capsys.readouterr().err
+    assert "--layers '0'" in capsys.readouterr().err

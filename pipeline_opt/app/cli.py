@@ -1,0 +1,94 @@
+"""The ``pipeline-opt`` command: one subcommand per job in ``job.JOBS``.
+
+Invariants: the parser is built from the jobs' own parameter lists, so the command line cannot drift from what
+spark-submit, notebooks and the cluster driver accept; arguments reach the job as text and are converted by
+``job.parse_params``, the one converter; a user error prints one line and exits with its code (2 unless the error
+says otherwise), never a stack trace.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from pipeline_opt.app.job import Job, Param
+from pipeline_opt.app.jobs import all_jobs, run_job
+from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.output import emit
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pipeline-opt", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for spec in all_jobs().values():
+        head, _, tail = spec.name.partition(" ")
+        if tail:
+            if head not in groups:
+                group = sub.add_parser(head, help=f"{head} commands")
+                groups[head] = group.add_subparsers(dest=f"{head}_command", metavar=f"{head.upper()}_COMMAND",
+                                                    required=True)
+            add_job_parser(groups[head], spec, tail)
+        else:
+            add_job_parser(sub, spec, spec.name)
+    return parser
+
+
+def add_job_parser(sub, spec: Job, name: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=spec.help, description=spec.help)
+    add_params(p, spec)
+    p.set_defaults(job=spec.name)
+    return p
+
+
+def add_params(p: argparse.ArgumentParser, spec: Job) -> None:
+    """Every parameter of ``spec`` as text; defaults stay None so ``parse_params`` applies the job's own."""
+    for param in spec.params:
+        p.add_argument(*_names(param), **_options(param))
+    if spec.json:
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _names(param: Param) -> list[str]:
+    return [param.name] if param.positional else [param.option]
+
+
+def _options(param: Param) -> dict:
+    shown = f" (default {param.default})" if param.default not in (None, False, []) else ""
+    options: dict = {"help": param.help + shown}
+    if param.positional:
+        options["nargs"] = None if param.required else "?"
+        return options
+    options["dest"] = param.name
+    if param.flag:
+        options["action"] = "store_true"
+        options["default"] = None
+    elif param.repeat:
+        options["action"] = "append"
+    if param.choices:
+        options["choices"] = [str(c) for c in param.choices]
+    return options
+
+
+def given(args: argparse.Namespace, spec: Job) -> dict:
+    """The parameters the command line gave (absent ones stay out, so the job's defaults apply)."""
+    return {p.name: getattr(args, p.name) for p in spec.params if getattr(args, p.name, None) is not None}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    spec = all_jobs()[args.job]
+    try:
+        result = run_job(spec.name, given(args, spec))
+    except PipelineOptError as e:
+        print(f"pipeline-opt {spec.name}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"pipeline-opt {spec.name}: interrupted", file=sys.stderr)
+        return 130
+    emit(result, getattr(args, "json", False))
+    return int(getattr(result, "exit_code", 0) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The main job, end to end on the demo lakehouse: health of every table, then each part's showcase.
+
+Invariants: the showcases run in data-flow order (the report last, since it draws on the others' output); each is a
+``run(inputs) -> dict`` in this package, imported by name here, so a missing one is an import error, never a silent
+skip; a failing showcase is reported and the job exits non-zero after running the rest; inputs come from the demo
+lakehouse and the caller, never from the source tree.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from pipeline_opt.app.demo import cache, loader, maintenance, monitor, storage, tables, training
+from pipeline_opt.app.demo.inputs import DemoInputs
+from pipeline_opt.app.demo.lakehouse import DIMENSIONS, STREAMED, generate
+from pipeline_opt.output import render_mapping, to_jsonable
+from pipeline_opt.tables.health import table_health
+from pipeline_opt.units import format_size
+
+SHOWCASES: tuple[tuple[str, Callable[[DemoInputs], dict]], ...] = (
+    ("tables", tables.run), ("maintenance", maintenance.run), ("loader", loader.run), ("training", training.run),
+    ("cache", cache.run), ("storage", storage.run), ("monitor", monitor.run))
+
+
+@dataclass
+class DemoResult:
+    lakehouse: str
+    health: list[dict] = field(default_factory=list)
+    showcases: dict[str, dict] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def render(self) -> str:
+        lines = [f"lakehouse {self.lakehouse}", "", "table health (before any optimisation)"]
+        for h in self.health:
+            lines.append(f"  {h['table']:<9} {h['files']:>6,} files  {format_size(h['bytes']):>10}  "
+                         f"p50 file {format_size(h['p50']):>10}  {h['share_inside']:.0%} of bytes in window")
+        for name, facts in self.showcases.items():
+            lines += ["", f"{name}:", render_mapping(to_jsonable(facts), 1)]
+        report = self.showcases.get("monitor", {}).get("report")
+        if report:
+            lines += ["", f"report: {report}"]
+        if self.failed:
+            lines += ["", f"FAILED: {', '.join(self.failed)}"]
+        return "\n".join(lines)
+
+
+def run_demo(lakehouse: Path, scale: float = 0.1, fresh: bool = False, s3: Optional[str] = None,
+             results: Path = Path("benchmarks/results")) -> DemoResult:
+    """Generate the lakehouse unless it exists (``fresh``: always), then report health and run every showcase.
+
+    ``s3``: an ``s3://bucket/prefix`` the storage showcase may write to (with ``AWS_*`` settings); ``results``:
+    the benchmark results the report shows.
+    """
+    lakehouse = Path(lakehouse)
+    if fresh and lakehouse.exists():
+        shutil.rmtree(lakehouse)
+    if not (lakehouse / "lineitem" / "_delta_log").is_dir():
+        print(generate(lakehouse, scale).render(), file=sys.stderr)
+    result = DemoResult(str(lakehouse))
+    for name in (*STREAMED, *DIMENSIONS):
+        h = table_health(str(lakehouse / name))
+        result.health.append({"table": name, "files": h.stats.files, "bytes": h.stats.bytes,
+                              "p50": h.stats.p50, "share_inside": h.stats.share_inside})
+    out = lakehouse.with_name(lakehouse.name + "-output")
+    for name, showcase in SHOWCASES:
+        _run_showcase(name, showcase, DemoInputs(lakehouse, out / name, out, s3, Path(results)), result)
+    return result
+
+
+def _run_showcase(name: str, showcase: Callable[[DemoInputs], dict], inputs: DemoInputs,
+                  result: DemoResult) -> None:
+    print(f"demo: {name} …", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    try:
+        facts = showcase(inputs)
+    except Exception:  # one broken showcase must not hide the others
+        traceback.print_exc()
+        result.failed.append(name)
+        return
+    result.showcases[name] = {**(facts or {}), "seconds": round(time.perf_counter() - started, 1)}

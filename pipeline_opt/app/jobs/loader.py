@@ -1,0 +1,50 @@
+"""The loader job: ``stream`` one epoch of a Delta table through the loader and report what was delivered."""
+from __future__ import annotations
+
+import time
+
+from pipeline_opt.app.job import Context, Param, columns, job
+from pipeline_opt.app.selection import storage_options
+from pipeline_opt.storage import for_engine
+
+
+def _count(text) -> int:
+    n = int(text)
+    if n < 0:
+        raise ValueError("must not be negative")
+    return n
+
+
+@job("stream", "stream one epoch of a Delta table into torch batches and report the facts",
+     Param("path", "Delta table path or URI", positional=True, required=True),
+     Param("columns", "comma-separated columns (default: every numeric column)", columns),
+     Param("batch_size", "rows per batch", int, default=1024),
+     Param("shuffle", "seeded two-level shuffle", flag=True),
+     Param("seed", "shuffle seed", int, default=0),
+     Param("version", "table version (default latest)", _count),
+     Param("workers", "worker processes", _count, default=0),
+     Param("rank", "this process's rank", int, default=0),
+     Param("world_size", "ranks in all", int, default=1),
+     Param("drop_last", "drop the uneven tail instead of padding", flag=True),
+     Param("max_batches", "stop after this many batches", _count))
+def stream(ctx: Context, args) -> dict:
+    from pipeline_opt.loader import DeltaDataset, DeltaLoader
+
+    path = for_engine(args.path, "delta-rs")
+    started = time.perf_counter()
+    ds = DeltaDataset(path, columns=args.columns or None, batch_size=args.batch_size, shuffle=args.shuffle,
+                      seed=args.seed, version=args.version, rank=args.rank, world_size=args.world_size,
+                      drop_last=args.drop_last, storage_options=storage_options(path))
+    loader = DeltaLoader(ds, num_workers=args.workers)
+    rows = batches = 0
+    first = None
+    for batch in loader:
+        first = first or time.perf_counter() - started
+        rows += len(next(iter(batch.values())))
+        batches += 1
+        if args.max_batches is not None and batches >= args.max_batches:
+            break
+    seconds = time.perf_counter() - started
+    return {**ds.facts(), "columns": ds.columns, "rows_delivered": rows, "batches_delivered": batches,
+            "seconds": round(seconds, 3), "first_batch_s": round(first or seconds, 3),
+            "rows_per_s": round(rows / seconds) if seconds else 0, **loader.io_stats()}

@@ -1,0 +1,50 @@
+"""Maintenance jobs: ``partitioning`` (advice, optionally applied) and ``vacuum``.
+
+Invariants: ``vacuum`` is a dry run unless ``--execute``; every chosen table's retention is checked before the first
+table is touched, so one unsafe retention refuses the whole run; a bad path or query log fails before a JVM starts.
+"""
+from __future__ import annotations
+
+from pipeline_opt.app.job import Context, Param, job
+from pipeline_opt.app.jobs.tables import TABLE_SELECTION
+from pipeline_opt.app.selection import choose_tables, per_table
+from pipeline_opt.delta import check_table_path
+from pipeline_opt.storage import for_engine
+from pipeline_opt.tables.partitioning import advise
+from pipeline_opt.tables.predicates import read_predicate_log
+from pipeline_opt.tables.relayout import apply_layout
+from pipeline_opt.tables.vacuum import SAFE_RETENTION_HOURS, check_retention, vacuum
+
+
+@job("partitioning", "recommend partition / Z-order / liquid clustering columns, or none, with the reasons",
+     Param("path", "Delta table path or URI", positional=True, required=True),
+     Param("predicates", "query log: one query or WHERE clause per line (or JSON lines with a 'predicate' key)"),
+     Param("apply", "re-lay the table as recommended in one Delta commit, verified row for row", flag=True))
+def partitioning(ctx: Context, args):
+    predicates = read_predicate_log(args.predicates) if args.predicates else None
+    path = for_engine(check_table_path(args.path), "spark")
+    advice = advise(ctx.spark, path, predicates)
+    if args.apply:
+        advice.applied = apply_layout(ctx.spark, path, advice)
+    return advice
+
+
+@job("vacuum", "VACUUM a Delta table or the configured tables (a dry run unless --execute)",
+     *TABLE_SELECTION,
+     Param("retention_hours", "keep files needed by versions of the last N hours (default: the config's, else "
+                              f"{SAFE_RETENTION_HOURS})", float),
+     Param("execute", "delete the files (default: dry run, list them)", flag=True),
+     Param("allow_unsafe", f"allow a retention below {SAFE_RETENTION_HOURS} hours (breaks time travel and "
+                           "concurrent readers)", flag=True, cli="--i-know-retention-is-unsafe"))
+def vacuum_tables(ctx: Context, args):
+    if args.retention_hours is not None:
+        check_retention(args.retention_hours, args.allow_unsafe)  # refuse before reading any config or table
+    chosen = choose_tables(args)
+    plans = []
+    for t in chosen.tables:
+        hours = args.retention_hours if args.retention_hours is not None else chosen.config.retention_hours(t)
+        check_retention(hours, args.allow_unsafe)
+        plans.append((for_engine(t.path, "spark"), hours))
+    results = [vacuum(ctx.spark, path, hours, dry_run=not args.execute, allow_unsafe=args.allow_unsafe)
+               for path, hours in plans]
+    return per_table(chosen, results)

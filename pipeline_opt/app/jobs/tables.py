@@ -1,0 +1,111 @@
+"""Table jobs: ``health``, ``compact``, ``schedule``, ``fingerprint`` and ``copy``.
+
+Invariants: every input is checked before a Spark session starts; ``health``, ``schedule`` and ``compact
+--dry-run`` read only Delta logs and never start a JVM; ``compact`` with a config first ranks the tables
+(``schedule``) and compacts those worth it (``--all``: every chosen table), one result per table.
+"""
+from __future__ import annotations
+
+from pipeline_opt.app.job import Context, Param, columns, job, size
+from pipeline_opt.app.selection import choose_tables, per_table, storage_options
+from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.storage import for_engine
+from pipeline_opt.tables.compact import compact_table
+from pipeline_opt.tables.health import table_health
+from pipeline_opt.tables.options import compact_options
+from pipeline_opt.tables.schedule import rank_tables
+
+PATH = Param("path", "Delta table path or URI", positional=True)
+CONFIG = Param("config", "conf/tables.yml: act on its tables instead of one path")
+TABLE = Param("table", "with --config: only this table (repeatable)", repeat=True)
+BASE_DIR = Param("base_dir", "with --config: resolve relative table paths against this folder or URI")
+MIN_SIZE = Param("min_file_size", "window floor, e.g. 16MB (default: the config's, else 16MB)", size)
+MAX_SIZE = Param("max_file_size", "window ceiling, e.g. 1GB (default: the config's, else 1GB)", size)
+ACCESS_LOG = Param("access_log", "reads per table: JSON lines with a 'table' key (name or path), or one per line")
+TABLE_SELECTION = (PATH, CONFIG, TABLE, BASE_DIR)
+
+
+def _version(text) -> int:
+    version = int(text)
+    if version < 0:
+        raise ValueError("must be a non-negative integer")
+    return version
+
+
+@job("health", "file-size health of a Delta table (or of every configured table), from its log only",
+     *TABLE_SELECTION, MIN_SIZE, MAX_SIZE, Param("version", "table version (default latest)", _version))
+def health(ctx: Context, args):
+    chosen = choose_tables(args)
+    if args.version is not None and chosen.from_config:
+        raise PipelineOptError("--version applies to one table path, not to --config")
+    results = []
+    for t in chosen.tables:
+        window = chosen.config.window(t).with_overrides(args.min_file_size, args.max_file_size)
+        path = for_engine(t.path, "delta-rs")
+        results.append(table_health(path, window, version=args.version, storage_options=storage_options(path)))
+    return per_table(chosen, results)
+
+
+@job("compact", "compact a Delta table (or the configured tables worth it) into the file-size window",
+     *TABLE_SELECTION, ACCESS_LOG,
+     Param("all", "with --config: compact every chosen table, not only those the schedule picks", flag=True),
+     Param("dry_run", "print the plan and why; write nothing", flag=True),
+     MIN_SIZE, MAX_SIZE,
+     Param("target_file_size", "fixed target size (default adaptive to the table's size)", size),
+     Param("partition_filter", "only these partitions, e.g. \"year >= 1995 AND region IN ('EU')\""),
+     Param("zorder_by", "comma-separated columns to Z-order by", columns),
+     Param("no_verify", "skip the verification suite (not recommended)", flag=True))
+def compact(ctx: Context, args):
+    chosen = choose_tables(args)
+    jobs = [(t, compact_options(chosen.config, t if chosen.from_config else None, min_file_size=args.min_file_size,
+                                max_file_size=args.max_file_size, target_file_size=args.target_file_size,
+                                partition_filter=args.partition_filter, zorder_by=args.zorder_by,
+                                verify=not args.no_verify)) for t in chosen.tables]
+    worth = {t.name: "" for t, _ in jobs}
+    if chosen.from_config and not args.all:
+        ranked = rank_tables(args.config, [(t.name, t.path, o) for t, o in jobs], args.access_log)
+        worth = {r.name: "" if r.compact_now else r.reason for r in ranked.tables}
+    spark = None if args.dry_run else ctx.spark  # a plan needs only the log
+    results = []
+    for t, options in jobs:
+        if worth[t.name]:
+            results.append({"path": t.path, "skipped": worth[t.name]})
+            continue
+        results.append(compact_table(spark, for_engine(t.path, "spark"), options, dry_run=args.dry_run,
+                                     progress=ctx.progress))
+    return per_table(chosen, results)
+
+
+@job("schedule", "rank the configured tables by expected compaction benefit (reads only their logs)",
+     Param("config", "tables config", required=True), TABLE, BASE_DIR, ACCESS_LOG)
+def schedule(ctx: Context, args):
+    chosen = choose_tables(args)
+    jobs = [(t.name, t.path, compact_options(chosen.config, t)) for t in chosen.tables]
+    return rank_tables(args.config, jobs, args.access_log)
+
+
+@job("fingerprint", "content fingerprint of a table version: rows, column types, null counts, checksums (Spark)",
+     Param("path", "Delta table path or URI", positional=True, required=True),
+     Param("version", "table version (default latest)", _version))
+def fingerprint(ctx: Context, args):
+    from pipeline_opt.delta import check_table_path
+    from pipeline_opt.tables.verify import fingerprint as table_fingerprint
+
+    return table_fingerprint(ctx.spark, for_engine(check_table_path(args.path), "spark"), args.version)
+
+
+@job("copy", "write the latest snapshot of a Delta table as a new Delta table (one commit; Spark)",
+     Param("src", "source Delta table", positional=True, required=True),
+     Param("dest", "new table's path or URI (must not exist)", positional=True, required=True),
+     Param("partition_by", "comma-separated partition columns of the copy", columns))
+def copy(ctx: Context, args):
+    from pipeline_opt.delta import check_table_path
+
+    spark = ctx.spark
+    df = spark.read.format("delta").load(for_engine(check_table_path(args.src), "spark"))
+    writer = df.write.format("delta").mode("errorifexists")
+    if args.partition_by:
+        writer = writer.partitionBy(*args.partition_by)
+    dest = for_engine(args.dest, "spark")
+    writer.save(dest)
+    return {"dest": args.dest, "rows": spark.read.format("delta").load(dest).count()}

@@ -1,0 +1,32 @@
+"""The spark-submit entry of every job: ``jobs/<name>.py`` calls ``submit(job, argv)``.
+
+Invariants: the arguments are the command line's (``pipeline-opt JOB --help`` lists them) and reach the job through
+the same ``run_job``; the session is the one spark-submit started (its ``--master``, ``--packages`` and ``--conf``
+win); the result prints as JSON lines, one per table for a job over several tables; a user error prints one line on
+stderr and returns its exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from pipeline_opt.app.cli import add_params, given
+from pipeline_opt.app.jobs import find_job, run_job
+from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.output import json_lines
+
+
+def submit(name: str, argv: Optional[Sequence[str]] = None) -> int:
+    spec = find_job(name)
+    parser = argparse.ArgumentParser(prog=name, description=spec.help)
+    add_params(parser, spec)
+    args = parser.parse_args(argv)
+    try:
+        result = run_job(name, given(args, spec))
+    except PipelineOptError as e:
+        print(f"{name}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    for line in json_lines(result):
+        print(line, flush=True)
+    return int(getattr(result, "exit_code", 0) or 0)

@@ -1,0 +1,47 @@
+"""Opening a Delta table with delta-rs (no JVM), with clear errors.
+
+Invariant: never lists storage to find data files; the snapshot's files come from the Delta log only.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Optional
+
+from pipeline_opt.delta.paths import check_local_table, is_remote
+from pipeline_opt.errors import DeltaLogError, NotADeltaTableError
+
+
+def open_table(path: str | Path, version: Optional[int] = None,
+               storage_options: Optional[Mapping[str, str]] = None):
+    """A ``deltalake.DeltaTable`` at ``version`` (latest when None)."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError
+    from deltalake.exceptions import TableNotFoundError as RsNotFound
+
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 0):
+        raise DeltaLogError(f"{path}: version must be a non-negative integer, got {version!r}")
+    uri = str(path) if is_remote(str(path)) else str(check_local_table(path))
+    try:
+        return DeltaTable(uri, version=version, storage_options=dict(storage_options or {}) or None)
+    except RsNotFound:
+        if version is not None and is_delta_table(uri, storage_options):
+            raise DeltaLogError(f"{path}: version {version} cannot be read (its commits are gone)") from None
+        raise NotADeltaTableError(f"{path}: not a Delta table") from None
+    except DeltaError as e:  # delta-rs reports a bad version or an unreadable log as its generic error
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        if version is not None and "version" in first.lower():
+            raise DeltaLogError(f"{path}: version {version} does not exist ({first})") from None
+        raise DeltaLogError(f"{path}: the Delta log cannot be read ({first})") from None
+
+
+def is_delta_table(uri: str, storage_options: Optional[Mapping[str, str]] = None) -> bool:
+    from deltalake import DeltaTable
+
+    return DeltaTable.is_deltatable(uri, storage_options=dict(storage_options or {}) or None)
+
+
+def operation_versions(path: str | Path, operation: str, storage_options: Optional[Mapping[str, str]] = None
+                       ) -> list[int]:
+    """Versions whose commit ran ``operation`` (e.g. ``OPTIMIZE``), oldest first."""
+    history = open_table(path, storage_options=storage_options).history()
+    return sorted(int(h["version"]) for h in history if h.get("operation") == operation)
