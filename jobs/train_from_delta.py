@@ -1,7 +1,8 @@
-"""spark-submit job: train a model on a Delta table with a memory plan (plan, losses, steps/s, step-downs,
+r"""spark-submit job: train a model on a Delta table with a memory plan (plan, losses, steps/s, step-downs,
 checkpoint).
 
-    spark-submit --packages "$DELTA" --py-files dist/pipeline_opt.zip jobs/train_from_delta.py --config conf/training.yml
+    spark-submit --packages "$DELTA" --py-files dist/pipeline_opt.zip jobs/train_from_delta.py \
+        --config conf/training.yml
 
 The arguments are those of `pipeline-opt train` (`pipeline-opt train --help`); the result prints as JSON lines.
 """

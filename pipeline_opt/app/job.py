@@ -2,9 +2,10 @@
 
 Invariants: a job is a ``Job`` in ``JOBS`` (``app.jobs`` registers them all); the command line (``cli``),
 spark-submit (``submit``), Databricks notebooks (``notebook``) and the cluster driver (``driver``) all turn their
-input into the same parameter mapping and call ``jobs.run_job``, so the same job with the same parameters gives the same result whichever way it started.
-Parameters are checked by ``parse_params`` (unknown names and bad values raise one ``PipelineOptError`` naming them)
-before the job runs; a Spark session is started only when the job first asks ``Context.spark`` for it.
+input into the same parameter mapping and call ``jobs.run_job``, so the same job with the same parameters gives the
+same result whichever way it started. Parameters are checked by ``parse_params`` (unknown names and bad values raise
+one ``PipelineOptError`` naming them) before the job runs; a Spark session is started only when the job first asks
+``Context.spark`` for it.
 """
 from __future__ import annotations
 

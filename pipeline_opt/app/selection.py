@@ -38,6 +38,7 @@ def choose_tables(args, *, needs_path: bool = True) -> Chosen:
             raise ConfigError("--table needs --config")
         table = TableSettings(name=str(path).rstrip("/").rsplit("/", 1)[-1] or str(path), path=str(path))
         return Chosen(TablesConfig(), [_checked(table, needs_path)], False)
+    assert config_path  # exactly one of path and config_path is set (checked above)
     config = load(config_path, TablesConfig)
     try:
         chosen = config.chosen(getattr(args, "table", None))

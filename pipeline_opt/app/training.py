@@ -93,10 +93,12 @@ def train(cfg: TrainingConfig, table: Optional[str] = None, spark=None) -> dict:
     from pyspark.ml.torch.distributor import TorchDistributor
 
     if spark is None:
-        raise TrainingError(f"num_processes {cfg.num_processes} runs through TorchDistributor: it needs a Spark session")
+        raise TrainingError(f"num_processes {cfg.num_processes} runs through TorchDistributor: "
+                            "it needs a Spark session")
     local = master_kind(spark.sparkContext.master) == "local"
     out = TorchDistributor(num_processes=cfg.num_processes, local_mode=local,
                            use_gpu=resolve_device(cfg) == "cuda").run(_distributed_worker, asdict(cfg), table)
+    assert out is not None  # rank 0's result; run returns None only for a script path, not a function
     losses = out.get("losses") or []
     return {**out, "world_size": cfg.num_processes, "local_mode": local,
             "loss_start": losses[0] if losses else None,

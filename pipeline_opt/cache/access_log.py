@@ -74,7 +74,7 @@ def _lines(path: Path) -> Iterator[str]:
 
 def _read_available(stream) -> bytes:
     """All decompressed bytes; a log still being written ends mid-frame, so keep what was decoded before that."""
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         try:
             chunk = stream.read(1 << 20)

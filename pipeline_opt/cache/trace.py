@@ -92,13 +92,15 @@ def read_csv(path: Path) -> Trace:
             except (ValueError, IndexError):
                 raise TraceError(f"{path}: line {reader.line_num} is not time,key,size: {row!r}") from None
             if size <= 0 or t < 0:
-                raise TraceError(f"{path}: line {reader.line_num} has size {size} and time {t}; both must be >= 0, size > 0")
+                raise TraceError(f"{path}: line {reader.line_num} has size {size} and time {t}; "
+                                 "both must be >= 0, size > 0")
             times.append(t)
             keys.append(ids.setdefault(key, len(ids)))
             sizes.append(size)
     if not keys:
         raise TraceError(f"{path}: no records after the header")
-    return Trace(path.name, np.frombuffer(times, np.uint64), np.frombuffer(keys, np.int64), np.frombuffer(sizes, np.int64))
+    return Trace(path.name, np.frombuffer(times, np.uint64), np.frombuffer(keys, np.int64),
+                 np.frombuffer(sizes, np.int64))
 
 
 def write_csv(trace: Trace, path: str | Path) -> Path:

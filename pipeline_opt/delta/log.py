@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 from pipeline_opt.errors import DeltaLogError
 
 # classic (N.checkpoint.parquet), multi-part (N.checkpoint.PART.PARTS.parquet), v2 (N.checkpoint.UUID.json|parquet)
-_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10})\.parquet|\.[0-9a-f-]{36}\.(?:json|parquet)|\.parquet)$")
+_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint"
+                         r"(?:\.(\d{10})\.(\d{10})\.parquet|\.[0-9a-f-]{36}\.(?:json|parquet)|\.parquet)$")
 
 
 def deletion_vectors(fs: pafs.FileSystem, log_dir: str, version: int) -> dict[str, dict]:

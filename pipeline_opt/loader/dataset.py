@@ -8,7 +8,7 @@ Worker ``i`` of ``n`` reads a contiguous run of the rank's windows, so no two wo
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -23,11 +23,14 @@ from pipeline_opt.loader.source import FileSource
 from pipeline_opt.loader.tensors import batch_tensors, is_list_type, is_tensor_type, window_arrays
 from pipeline_opt.loader.window import WindowReader
 
-try:
+if TYPE_CHECKING:
     from torch.utils.data import IterableDataset, get_worker_info
-except ImportError:  # pragma: no cover - torch is the [torch] extra
-    IterableDataset = object
-    get_worker_info = None
+else:
+    try:
+        from torch.utils.data import IterableDataset, get_worker_info
+    except ImportError:  # pragma: no cover - torch is the [torch] extra
+        IterableDataset = object
+        get_worker_info = None
 
 POSITION_KEY = "__position__"  # (window, batch in window); added only when a DeltaLoader drives the dataset
 DEFAULT_WINDOW_ROWS = 65536
@@ -107,7 +110,7 @@ class DeltaDataset(IterableDataset):
                 if self._resume.get(w.index, 0) < w.batches]
 
     def __iter__(self):
-        info = get_worker_info() if get_worker_info else None
+        info = get_worker_info() if get_worker_info is not None else None
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         plan = self.plan()
         mine = _split_by_batches(self.work(plan), plan, workers)[worker]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,8 +18,9 @@ import pyarrow.parquet as pq
 from pipeline_opt.delta.snapshot import DataFile, Snapshot
 from pipeline_opt.loader.errors import LoaderError
 
-_OPS = {"=": operator.eq, "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-        ">": operator.gt, ">=": operator.ge}
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq, "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+    ">=": operator.ge}
 
 
 @dataclass
@@ -36,8 +37,8 @@ class RowFilter:
         if isinstance(arg, pc.Expression):
             return cls(expression=arg, columns=_referenced(arg, snapshot))
         dnf = _as_dnf(arg, snapshot)
-        return cls(expression=pq.filters_to_expression(dnf), columns=tuple(dict.fromkeys(c for b in dnf for c, _, _ in b)),
-                   dnf=dnf)
+        return cls(expression=pq.filters_to_expression(dnf),
+                   columns=tuple(dict.fromkeys(c for b in dnf for c, _, _ in b)), dnf=dnf)
 
     def describe(self) -> str:
         """A stable text form, recorded in loader state dicts."""

@@ -8,7 +8,7 @@ a shared array when a ``DeltaLoader`` attaches one, so the loader can report tot
 from __future__ import annotations
 
 import threading
-from typing import Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -45,7 +45,7 @@ class FileSource:
             self.__dict__["_lock"] = threading.Lock()
         return self.__dict__["_lock"]
 
-    def opener(self):
+    def opener(self) -> Callable[[str, Any], pq.ParquetFile]:
         """A function (uri, DataFile) -> ``pq.ParquetFile`` for this process."""
         cache: dict = {}
 
@@ -72,10 +72,10 @@ class FileSource:
             self.__dict__["_fs"] = resolve(uri, self.storage_options, self.filesystem)[0]
         return self.__dict__["_fs"]
 
-    def locator(self):
-        """A function (table root URI, DataFile) -> keyword arguments of ``ParquetFileFormat.make_fragment`` (a local path and
-        its filesystem, or an in-memory buffer), or None when the file should be read row group by row group
-        (remote storage without a file cache, so bytes fetched are counted)."""
+    def locator(self) -> Callable[[str, Any], Optional[dict]]:
+        """A function (table root URI, DataFile) -> keyword arguments of ``ParquetFileFormat.make_fragment`` (a
+        local path and its filesystem, or an in-memory buffer), or None when the file should be read row group by
+        row group (remote storage without a file cache, so bytes fetched are counted)."""
         roots: dict = {}  # table root URI -> (filesystem, root path): parse each root once, not once per file
 
         def locate(root: str, data_file):
@@ -125,6 +125,7 @@ class FileSource:
             self._add("bytes_fetched", len(data))
             return data
 
+        assert self.cache is not None  # callers check self.cache first
         where, hit = self.cache.get(uri, size, fetch)
         self._add("cache_hits" if hit else "cache_misses", 1)
         return where

@@ -50,7 +50,8 @@ def make_state(dataset, epoch: int, progress: dict, batches_done: int) -> dict:
 def check_state(dataset, state: dict) -> None:
     """Raise ``LoaderError`` unless ``state`` was saved by a loader over the same table and plan."""
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise LoaderError(f"not a DeltaLoader state dict (format {state.get('format') if isinstance(state, dict) else state!r})")
+        found = state.get("format") if isinstance(state, dict) else state
+        raise LoaderError(f"not a DeltaLoader state dict (format {found!r})")
     if state.get("table_id") != dataset.snapshot.table_id:
         raise LoaderError(f"state dict is for table {state.get('uri')} (id {state.get('table_id')}), "
                           f"not {dataset.snapshot.uri} (id {dataset.snapshot.table_id})")

@@ -35,7 +35,8 @@ class WindowReader:
 
     def read(self, segments) -> tuple:
         """(table, row indexes) of the live rows of ``segments`` [(file, live start, live stop), ...]."""
-        pieces, run = [], []
+        pieces: list[tuple] = []
+        run: list[tuple] = []  # (segment, fragment keyword arguments) of consecutive small files
         for seg in segments:
             f = self.snapshot.files[seg[0]]
             place = self._locate(self.snapshot.uri, f) if f.num_records <= self.big_file_rows else None

@@ -147,8 +147,10 @@ def apply_outcome(rollout: Rollout, store, config_name: str, candidate_version: 
     """Promoted: the candidate version becomes active. Rolled back: the active version stays, and why is logged."""
     last = rollout.decisions[-1] if rollout.decisions else None
     if rollout.status == "promoted":
+        assert last is not None, "a promoted rollout holds the decision that promoted it"
         return store.activate(config_name, candidate_version, f"rollout {rollout.name}: {last.reason}")
     if rollout.status == "rolled_back":
+        assert last is not None, "a rolled-back rollout holds the decision that rolled it back"
         head = store.head(config_name)
         return store.activate(config_name, head, f"rollout {rollout.name} rolled back at {last.percent:g} %: "
                                                  f"{last.reason}")

@@ -11,6 +11,13 @@ from typing import Any
 from pipeline_opt.monitor.results import first_key, label_of, number, path_text, walk
 
 
+def _known_number(value: Any) -> float:
+    """``number(value)`` for a value already found to be a finite number (``first_key`` keys, filtered values)."""
+    n = number(value)
+    assert n is not None, f"not a finite number: {value!r}"
+    return n
+
+
 @dataclass
 class CacheCurves:
     trace: str
@@ -37,12 +44,13 @@ def cache_curves(data: Any) -> list[CacheCurves]:
             if x and y:
                 curves = out.setdefault(str(rec.get("trace") or default), CacheCurves(str(rec.get("trace") or default)))
                 curves.metric = y
-                curves.policies.setdefault(str(rec["policy"]), []).append((number(rec[x]), number(rec[y])))
+                point = (_known_number(rec[x]), _known_number(rec[y]))
+                curves.policies.setdefault(str(rec["policy"]), []).append(point)
         for rec in node.get("bound") or []:
             if isinstance(rec, dict) and str(rec.get("trace") or default) in out:
                 x, y = first_key(rec, r"size_fraction|fraction", r"size"), first_key(rec, r"byte_miss|miss")
                 if x and y:
-                    out[str(rec.get("trace") or default)].bound.append((number(rec[x]), number(rec[y])))
+                    out[str(rec.get("trace") or default)].bound.append((_known_number(rec[x]), _known_number(rec[y])))
     for curves in out.values():
         curves.policies = {p: sorted(v) for p, v in curves.policies.items()}
         curves.bound.sort()
@@ -63,7 +71,7 @@ def training_points(data: Any) -> tuple[list[tuple[str, float, float]], tuple[st
             if isinstance(node, dict):
                 m, s = first_key(node, *mem_pats), first_key(node, *speed_pats)
                 if m and s:
-                    points.append((label_of(node, path_text(path)), number(node[m]), number(node[s])))
+                    points.append((label_of(node, path_text(path)), _known_number(node[m]), _known_number(node[s])))
         if points:
             return points, axes
     return [], ("", "")
@@ -79,15 +87,15 @@ def throughputs(data: Any) -> list[tuple[str, float]]:
         if [v for _, v in found if v is not None]:
             return [(name, v) for name, v in found if v is not None]
     pattern = r"rows_per_s|rows/s|throughput|samples_per_s"
-    out = []
+    out: list[tuple[str, float]] = []
     for path, node in walk(data):
         if not isinstance(node, dict) or "runs" in path:
             continue
         key = first_key(node, pattern)
         if key and any(isinstance(v, str) for v in node.values()):
-            out.append((label_of(node, path_text(path)), number(node[key])))
+            out.append((label_of(node, path_text(path)), _known_number(node[key])))
         elif key:
-            out += [(path_text(path + (k,)), number(v)) for k, v in node.items()
+            out += [(path_text(path + (k,)), _known_number(v)) for k, v in node.items()
                     if re.search(pattern, str(k), re.I) and number(v) is not None]
     return out
 
@@ -119,7 +127,8 @@ def latency_pairs(data: Any) -> list[tuple[str, float, float]]:
             stem = re.sub(r"_?before_?", "_", key, flags=re.I).strip("_")
             stem = "" if stem in ("s", "sec", "seconds", "latency", "latency_s", "time", "time_s") else stem
             label = "/".join(p for p in (path_text(path), stem) if p) or "read"
-            out.append((str(node.get("query") or node.get("name") or label), number(value), number(node[partner])))
+            out.append((str(node.get("query") or node.get("name") or label), _known_number(value),
+                        _known_number(node[partner])))
     return out
 
 
@@ -138,12 +147,12 @@ def size_lists(data: Any) -> list[tuple[str, list[float], list[float]]]:
 
 def loss_curves(data: Any) -> dict[str, list[float]]:
     """Plan label → its loss per step, from records holding a numeric ``losses`` list."""
-    out = {}
+    out: dict[str, list[float]] = {}
     for path, node in walk(data):
         if isinstance(node, dict) and isinstance(node.get("losses"), list) and node["losses"]:
             values = [number(v) for v in node["losses"]]
             if all(v is not None for v in values):
-                out[label_of(node, path_text(path))] = values
+                out[label_of(node, path_text(path))] = [v for v in values if v is not None]
     return out
 
 
@@ -170,7 +179,7 @@ def query_times(data: Any) -> dict[str, dict[str, float]]:
     for _, node in walk(data):
         if not isinstance(node, dict):
             continue
-        found = {str(name): {k: number(v) for k, v in child.items() if re.fullmatch(r"q\d+", str(k))
+        found = {str(name): {k: _known_number(v) for k, v in child.items() if re.fullmatch(r"q\d+", str(k))
                              and number(v) is not None}
                  for name, child in node.items() if isinstance(child, dict)}
         found = {name: qs for name, qs in found.items() if qs}
@@ -183,7 +192,7 @@ def variant_values(data: Any, key: str) -> list[tuple[str, float]]:
     """(variant, value) for child dicts holding a numeric ``key`` (e.g. ``write_amplification``, ``files``)."""
     for _, node in walk(data):
         if isinstance(node, dict):
-            found = [(str(n), number(c[key])) for n, c in node.items()
+            found = [(str(n), _known_number(c[key])) for n, c in node.items()
                      if isinstance(c, dict) and number(c.get(key)) is not None]
             if len(found) >= 2:
                 return found

@@ -14,7 +14,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping, Optional, Protocol
+from typing import Callable, Iterator, Mapping, Optional, Protocol, Sequence
 
 # name → unit; the names triggers, Prometheus and the report rely on.
 METRICS = {
@@ -42,6 +42,12 @@ class MetricPoint:
 
 class Sink(Protocol):
     def write(self, points: list[MetricPoint]) -> None: ...
+
+
+class _Server(Protocol):
+    """What the recorder needs of the Prometheus server it owns (``prometheus.PrometheusServer``)."""
+
+    def stop(self) -> None: ...
 
 
 class MemorySink:
@@ -73,13 +79,14 @@ def is_oom(error: BaseException) -> bool:
 class Recorder:
     """Buffers metric points and hands them to sinks and listeners (rollback guards, Prometheus)."""
 
-    def __init__(self, job: str = "pipeline_opt", sinks: tuple = (), run_id: Optional[str] = None,
+    def __init__(self, job: str = "pipeline_opt", sinks: Sequence[Sink] = (), run_id: Optional[str] = None,
                  clock: Callable[[], float] = time.time, flush_every: int = 500) -> None:
         self.job, self.run_id = job, run_id or uuid.uuid4().hex[:12]
         self.sinks, self.clock, self.flush_every = list(sinks), clock, flush_every
         self.listeners: list[Callable[[MetricPoint], None]] = []
         self.sink_errors: list[str] = []
-        self.prometheus = None  # a PrometheusServer serving this recorder's metrics, stopped on close()
+        # a PrometheusServer serving this recorder's metrics, stopped on close()
+        self.prometheus: Optional[_Server] = None
         self._buffer: list[MetricPoint] = []
 
     # ------------------------------------------------------------------ recording
@@ -118,27 +125,27 @@ class Recorder:
         span.seconds = time.perf_counter() - start
         self.record(f"latency.{op}", span.seconds, "timer", "s", **labels)
         if span.rows and span.seconds > 0:
-            self.gauge("throughput.rows_per_s", span.rows / span.seconds, op=op, **labels)
+            self.gauge("throughput.rows_per_s", span.rows / span.seconds, None, op=op, **labels)
         if span.tokens and span.seconds > 0:
-            self.gauge("throughput.tokens_per_s", span.tokens / span.seconds, op=op, **labels)
+            self.gauge("throughput.tokens_per_s", span.tokens / span.seconds, None, op=op, **labels)
 
     def cache(self, hits: int, misses: int, hit_bytes: int = 0, miss_bytes: int = 0,
               **labels: object) -> None:
         """Hit rate by objects and, when bytes are given, by bytes."""
         if hits + misses:
-            self.gauge("cache.hit_rate", hits / (hits + misses), **labels)
+            self.gauge("cache.hit_rate", hits / (hits + misses), None, **labels)
         if hit_bytes + miss_bytes:
-            self.gauge("cache.byte_hit_rate", hit_bytes / (hit_bytes + miss_bytes), **labels)
+            self.gauge("cache.byte_hit_rate", hit_bytes / (hit_bytes + miss_bytes), None, **labels)
 
     def memory(self, **labels: object) -> dict[str, int]:
         """Samples host RSS, and GPU memory when torch is already loaded and sees CUDA."""
         sample = memory_sample()
         for name, value in sample.items():
-            self.gauge(name, value, **labels)
+            self.gauge(name, value, None, **labels)
         return sample
 
     def oom(self, **labels: object) -> MetricPoint:
-        return self.record("event.oom", 1, "event", **labels)
+        return self.record("event.oom", 1, "event", None, **labels)
 
     # ------------------------------------------------------------------ flushing
     def flush(self) -> int:

@@ -6,7 +6,7 @@ report does not hold memory; labels come from the data, units are on the axes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -27,7 +27,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def size_histogram(path: Path, series: dict[str, Sequence[float]], window: tuple[int, int], title: str) -> Path:
+def size_histogram(path: Path, series: Mapping[str, Sequence[float]], window: tuple[int, int], title: str) -> Path:
     """File-size histograms on a log axis, one colour per series, with the target window shaded."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3.6))
@@ -118,7 +118,7 @@ def percentiles(path: Path, rows: list[tuple[str, float, float]], unit: str, tit
     return _save(fig, path)
 
 
-def series(path: Path, lines: dict[str, tuple[Sequence[float], Sequence[float]]], ylabel: str, title: str,
+def series(path: Path, lines: Mapping[str, tuple[Sequence[float], Sequence[float]]], ylabel: str, title: str,
            xlabel: str = "seconds since first point") -> Path:
     """Values over time (or steps), one line per label; x is shifted so the first point is at 0."""
     plt = _plt()

@@ -134,6 +134,7 @@ class Trigger:
             return None
         if self.rule.kind == "oom":
             return self._fire(value, at, at)
+        assert self.baseline is not None, "only an oom trigger may lack a baseline"  # as Watch builds them
         if self.rule.breaches(value, self.baseline):
             self.since = at if self.since is None else self.since
             self.last = value
@@ -145,6 +146,7 @@ class Trigger:
         """Fires when the running breach has lasted more than the rule's duration by ``now``."""
         if self.fired or self.since is None or now - self.since <= self.rule.seconds:
             return None
+        assert self.last is not None  # set together with since, in observe
         return self._fire(self.last, self.since, now)
 
     def _fire(self, value: float, since: float, at: float) -> Firing:
@@ -153,6 +155,7 @@ class Trigger:
             reason = f"{self.metric}: out-of-memory error observed"
             threshold = None
         else:
+            assert self.baseline is not None, "only an oom trigger may lack a baseline"
             threshold = r.ratio * self.baseline
             reason = (f"{self.metric} {value:.4g} {r.direction} {r.ratio:.0%} of baseline {self.baseline:.4g} "
                       f"for {at - since:.0f} s (limit: more than {r.seconds:.0f} s)")

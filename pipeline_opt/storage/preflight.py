@@ -34,7 +34,8 @@ _NO_BUCKET = ("nosuchbucket", "bucket does not exist", "the specified bucket doe
 
 
 def explain(error: BaseException, uri: str, store: ObjectStore) -> Optional[StorageError]:
-    """The clear error for ``error`` raised while using ``uri`` through ``store``, or None if it is none of the three."""
+    """The clear error for ``error`` raised while using ``uri`` through ``store``, or None if it is none of the
+    three."""
     text = f"{type(error).__name__}: {error}".lower()
     bucket = bucket_and_key(uri)[0]
     where = store.endpoint or f"AWS S3 ({store.region})"

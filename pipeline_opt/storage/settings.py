@@ -100,7 +100,7 @@ class ObjectStore:
 
     @property
     def allow_http(self) -> bool:
-        return bool(self.endpoint) and self.endpoint.startswith("http://")
+        return bool(self.endpoint and self.endpoint.startswith("http://"))
 
     def spark_confs(self) -> dict[str, str]:
         """Spark confs for ``s3a://`` paths (hadoop-aws); jars come from ``pipeline_opt.storage.jars``."""
@@ -116,6 +116,7 @@ class ObjectStore:
             confs[_H + "endpoint"] = self.endpoint
             confs[_H + "connection.ssl.enabled"] = str(not self.allow_http).lower()
         if self.access_key_id:
+            assert self.secret_access_key is not None  # __post_init__: both keys or neither
             confs[_H + "access.key"] = self.access_key_id
             confs[_H + "secret.key"] = self.secret_access_key
             provider = "TemporaryAWSCredentialsProvider" if self.session_token else "SimpleAWSCredentialsProvider"
@@ -140,6 +141,7 @@ class ObjectStore:
             opts["AWS_ENDPOINT_URL"] = self.endpoint
             opts["AWS_ALLOW_HTTP"] = str(self.allow_http).lower()
         if self.access_key_id:
+            assert self.secret_access_key is not None  # __post_init__: both keys or neither
             opts["AWS_ACCESS_KEY_ID"] = self.access_key_id
             opts["AWS_SECRET_ACCESS_KEY"] = self.secret_access_key
             if self.session_token:

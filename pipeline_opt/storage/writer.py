@@ -149,7 +149,8 @@ def single_writer(uri: str, store: Optional[ObjectStore], ttl_s: float = 600, ow
 
     if not needs_lease(uri, store):
         return nullcontext(None)
-    return WriterLease(uri, store, ttl_s, owner)
+    # no settings given: the store from the environment, as the cluster driver does (a None store has no client)
+    return WriterLease(uri, store if store is not None else ObjectStore.from_env(), ttl_s, owner)
 
 
 def check_spark_write(spark, uri: str) -> None:

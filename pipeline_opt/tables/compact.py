@@ -161,7 +161,9 @@ def _set_confs(session, plan: CompactionPlan, options: CompactOptions) -> None:
 
 
 def _batches(partitions: list[PartitionPlan], batch_bytes: int) -> list[list[PartitionPlan]]:
-    batches, current, size = [], [], 0
+    batches: list[list[PartitionPlan]] = []
+    current: list[PartitionPlan] = []
+    size = 0
     for p in partitions:
         if current and size + p.candidate_bytes > batch_bytes:
             batches.append(current)

@@ -64,7 +64,8 @@ def configure_disk_cache(spark, budget_bytes: int, local_dir: Optional[str] = No
     budget = min(int(budget_bytes), int(free * MAX_DISK_SHARE))
     wanted = {ENABLED: "true", MAX_DISK_USAGE: _spark_size(budget),
               MAX_METADATA: _spark_size(max(int(budget * METADATA_SHARE), 2**20)), COMPRESSION: "false"}
-    confs, cluster_confs = {}, {}
+    confs: dict[str, str] = {}
+    cluster_confs: dict[str, str] = {}
     for key, value in wanted.items():
         (confs if _try_set(spark, key, value) else cluster_confs)[key] = value
     capped = " (capped at half the free local disk)" if budget < budget_bytes else ""

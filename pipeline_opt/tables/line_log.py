@@ -18,18 +18,19 @@ def read_line_log(path: str | Path, what: str, keys: tuple[str, ...]) -> list[tu
     if not p.is_file():
         raise PipelineOptError(f"{path}: {what} not found")
     wanted = " or ".join(repr(k) for k in keys)
-    out = []
+    out: list[tuple[int, object]] = []
     for n, line in enumerate(p.read_text().splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
+        entry: object = line
         if line.startswith("{"):
             try:
                 record = json.loads(line)
-                line = next((record[k] for k in keys if record.get(k)), None)
+                entry = next((record[k] for k in keys if record.get(k)), None)
             except json.JSONDecodeError:  # a line opening with '{' that parses is always an object
-                line = None
-            if line is None:
+                entry = None
+            if entry is None:
                 raise PipelineOptError(f"{path}:{n}: expected a JSON object with {wanted}")
-        out.append((n, line))
+        out.append((n, entry))
     return out

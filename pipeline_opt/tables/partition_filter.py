@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 from pipeline_opt.errors import PipelineOptError
 
@@ -57,7 +57,7 @@ class PartitionFilter:
         parts = re.split(r"\s+AND\s+", text.strip(), flags=re.IGNORECASE)
         return cls(text, tuple(_condition(p, text) for p in parts))
 
-    def check_columns(self, partition_columns: list[str]) -> None:
+    def check_columns(self, partition_columns: Sequence[str]) -> None:
         lowered = {c.lower() for c in partition_columns}
         for c in self.conditions:
             if c.column.lower() not in lowered:

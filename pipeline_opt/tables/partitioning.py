@@ -115,12 +115,13 @@ def _partition_columns(health, columns: list[ColumnFacts], have_log: bool, reaso
     size, current = health.stats.bytes, list(health.partition_columns)
     min_table, min_part = floors
     if size < min_table:
-        reasons.append(f"table is {format_size(size)}, under {_floor(min_table)}: do not partition (partitions of a small table "
-                       "hold small files and add listing cost; data skipping serves filters instead)")
+        reasons.append(f"table is {format_size(size)}, under {_floor(min_table)}: do not partition (partitions of "
+                       "a small table hold small files and add listing cost; data skipping serves filters instead)")
         if current:
             avg = size / max(len(health.partitions), 1)
             reasons.append(f"current partitioning by {', '.join(current)} makes {len(health.partitions):,} "
-                           f"partitions averaging {format_size(avg)} (each should hold ≥ {_floor(min_part)}): remove it")
+                           f"partitions averaging {format_size(avg)} (each should hold ≥ {_floor(min_part)}): "
+                           "remove it")
         return []
     fits = [c for c in columns if c.type in _ATOMIC[:9] and c.distinct >= 2
             and size / c.distinct >= min_part and (c.filtered or not have_log)]
@@ -144,7 +145,7 @@ def _cluster_columns(columns: list[ColumnFacts], partition_by: list[str], querie
         reasons.append("no query log given (--predicates): clustering columns cannot be ranked; none recommended")
         return []
     floor = max(1, int(queries * MIN_FILTER_SHARE + 0.999))
-    keys = []
+    keys: list[str] = []
     for c in sorted(columns, key=lambda c: (-c.filtered, -c.distinct, c.name)):
         if c.filtered < floor or c.name in partition_by:
             continue

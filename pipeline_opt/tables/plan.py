@@ -154,7 +154,9 @@ def _plan_partition(values, files: Snapshot, idx: np.ndarray, window: Window, ta
 
 def _pack(sizes: np.ndarray, candidates: np.ndarray, target: int) -> list[np.ndarray]:
     """Delta OPTIMIZE's packing: candidates by ascending size, a new bin when the next file would pass target."""
-    bins, current, current_bytes = [], [], 0
+    bins: list[np.ndarray] = []
+    current: list[int] = []
+    current_bytes = 0
     for i in candidates[np.argsort(sizes[candidates], kind="stable")]:
         if current and current_bytes + sizes[i] > target:
             bins.append(np.asarray(current))

@@ -116,7 +116,8 @@ def _run_sql(spark, path: str, sql: str):
         text = str(e)
         if "RETENTION_PERIOD_TOO_SHORT" in text:
             raise UnsafeRetentionError(f"{path}: Delta refused the retention (the table's "
-                                       f"delta.deletedFileRetentionDuration is longer): {text.splitlines()[0]}") from None
+                                       "delta.deletedFileRetentionDuration is longer): "
+                                       f"{text.splitlines()[0]}") from None
         if "DELTA_MISSING_DELTA_TABLE" in text or "not a Delta table" in text:
             raise NotADeltaTableError(f"{path}: not a Delta table") from None
         raise

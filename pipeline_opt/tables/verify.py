@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.sql import delta_ref, quote_ident
@@ -172,7 +172,7 @@ def _run_suite(comparison, after_df, expected: TableFingerprint) -> tuple[list[s
 
     context = gx.get_context(mode="ephemeral")
     source = context.data_sources.add_spark("pipeline_opt_verify")
-    suites = {
+    suites: dict[str, tuple[Any, list[gxe.Expectation]]] = {
         "table": (after_df, [gxe.ExpectTableRowCountToEqual(value=expected.rows),
                              gxe.ExpectTableColumnsToMatchOrderedList(column_list=expected.column_names())]),
         "columns": (comparison, [gxe.ExpectColumnPairValuesToBeEqual(column_A=f"{k}_before", column_B=f"{k}_after")

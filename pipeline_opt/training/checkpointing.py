@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
@@ -93,16 +94,18 @@ class Offloaded(torch.nn.Module):
 def apply(model: torch.nn.Module, ckpt: Checkpointing) -> torch.nn.Module:
     """Wrap ``model.blocks`` in place per ``ckpt`` (re-applying first unwraps); returns the model."""
     unwrap(model)
-    for i, block in enumerate(model.blocks):
+    blocks = cast(torch.nn.ModuleList, model.blocks)  # every model here keeps its blocks in a ModuleList
+    for i, block in enumerate(blocks):
         if ckpt.kind == "offload":
-            model.blocks[i] = Offloaded(block)
+            blocks[i] = Offloaded(block)
         elif ckpt.wraps(i):
-            model.blocks[i] = Checkpointed(block, selective=ckpt.kind == "ops")
+            blocks[i] = Checkpointed(block, selective=ckpt.kind == "ops")
     return model
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    for i, block in enumerate(model.blocks):
+    blocks = cast(torch.nn.ModuleList, model.blocks)  # every model here keeps its blocks in a ModuleList
+    for i, block in enumerate(blocks):
         if isinstance(block, (Checkpointed, Offloaded)):
-            model.blocks[i] = block.block
+            blocks[i] = block.block
     return model

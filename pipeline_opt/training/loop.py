@@ -13,7 +13,7 @@ import gc
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, cast
 
 import torch
 
@@ -69,7 +69,7 @@ class Trainer:
         self.step_downs: list[StepDown] = []
         self.memory: list[dict] = []
         self.step_index = 0
-        self.optimizer = None
+        self.optimizer: Any = None  # optimizers.build: a torch optimizer or a wrapper of one; set by _setup
         self._setup(self.ladder[0])
 
     @property
@@ -87,11 +87,13 @@ class Trainer:
         checkpointing.apply(self.model, checkpointing.parse(plan.checkpointing))
         if previous is None or previous.optimizer != plan.optimizer or changes:
             if self.optimizer is not None:
+                assert previous is not None  # only the first _setup, with no previous plan, finds no optimizer
                 changes.append(f"optimizer state restarted ({previous.optimizer} → {plan.optimizer})")
             self.optimizer = optimizers.build(plan.optimizer, self.model, self.lr, self.compile_step)
         self.precision = prec
         self.scaler = prec.scaler(self.device.type)
-        self.forward = torch.compile(self.model.loss) if plan.compile else self.model.loss
+        loss = cast(Callable[[dict], torch.Tensor], self.model.loss)  # every model here defines loss(batch)
+        self.forward = torch.compile(loss) if plan.compile else loss
         spec = optimizers.get_spec(plan.optimizer)
         numels_bytes = [(p.numel(), p.element_size()) for p in self.model.parameters()]
         held_params = sum(n * b for n, b in numels_bytes)
@@ -112,7 +114,7 @@ class Trainer:
         if not self.measure_every or self.step_index % self.measure_every:
             return self._step(batch)
         held = static_bytes(self.model, self.optimizer).total
-        meter = {}
+        meter: dict[str, int] = {}
         loss, peak, device_peak, method = measure_step(lambda: self._step(batch, meter), self.device, held)
         s = static_bytes(self.model, self.optimizer)
         self.memory.append({"step": self.step_index, "plan": self.plan.name, **asdict(MemoryBreakdown(
@@ -126,7 +128,7 @@ class Trainer:
         saved = SavedActivations(self.model, self._held, self.budget_bytes) if counting else contextlib.nullcontext()
         with saved, self.precision.autocast(self.device.type):
             loss = self.forward(batch)
-        if meter is not None and counting:
+        if meter is not None and isinstance(saved, SavedActivations):  # i.e. counting
             meter["activations"] = saved.bytes
         if self.scaler is not None:
             self.scaler.scale(loss).backward()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, TypeVar
 
 import torch
 
@@ -106,8 +106,11 @@ class MemoryBreakdown:
         return {k: (round(v / 2**30, 4) if isinstance(v, int) else v) for k, v in asdict(self).items()}
 
 
-def measure_step(step: Callable[[], object], device: torch.device,
-                 held_before: int = 0) -> tuple[object, int, Optional[int], str]:
+_T = TypeVar("_T")
+
+
+def measure_step(step: Callable[[], _T], device: torch.device,
+                 held_before: int = 0) -> tuple[_T, int, Optional[int], str]:
     """Run ``step`` once; returns (its result, peak bytes allocated, device bytes or None, method).
 
     On CPU the profiler sees allocations made during the step only, so the peak is ``held_before`` (what the

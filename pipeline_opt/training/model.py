@@ -59,6 +59,13 @@ class MLP(nn.Module):
     them and a resumed run sees the same scaling.
     """
 
+    # buffers registered in __init__ (register_buffer), declared for the type checker
+    x_mean: torch.Tensor
+    x_std: torch.Tensor
+    y_mean: torch.Tensor
+    y_std: torch.Tensor
+    fitted: torch.Tensor
+
     def __init__(self, in_features: int, hidden: int = 256, layers: int = 2):
         super().__init__()
         self.inp = nn.Linear(in_features, hidden)
@@ -72,8 +79,10 @@ class MLP(nn.Module):
     def fit_scaling(self, x: torch.Tensor, y: torch.Tensor) -> None:
         if getattr(self, "_planning", False) or bool(self.fitted):
             return
-        self.x_mean.copy_(x.float().mean(0)); self.x_std.copy_(x.float().std(0).clamp_min(1e-6))
-        self.y_mean.copy_(y.float().mean().view(1)); self.y_std.copy_(y.float().std().clamp_min(1e-6).view(1))
+        self.x_mean.copy_(x.float().mean(0))
+        self.x_std.copy_(x.float().std(0).clamp_min(1e-6))
+        self.y_mean.copy_(y.float().mean().view(1))
+        self.y_std.copy_(y.float().std().clamp_min(1e-6).view(1))
         self.fitted.fill_(True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -3,14 +3,15 @@
 Invariants: a prediction is static bytes (parameters, gradients, optimizer state — exact, from the parameter shapes
 and each optimizer's state layout) + saved activations (measured on fake tensors, see ``shapes``) + the largest
 transient (loss backward, a recomputed block, the optimizer step). ``choose`` never returns a plan predicted over
-budget; plans are ranked by predicted speed, ties broken by less numerical compromise, then lower memory. Speeds are relative to fp32 + AdamW on
-the same device; their coefficients are priors (``SPEED_PRIORS``) that a benchmark run replaces with measurements.
+budget; plans are ranked by predicted speed, ties broken by less numerical compromise, then lower memory. Speeds
+are relative to fp32 + AdamW on the same device; their coefficients are priors (``SPEED_PRIORS``) that a benchmark
+run replaces with measurements.
 """
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, TypedDict
 
 from pipeline_opt.training import TrainingError, checkpointing, optimizers
 from pipeline_opt.training.precision import PRECISIONS, get_precision
@@ -59,18 +60,33 @@ class Prediction:
         return self.peak_bytes / 2**30
 
 
+class _SpeedPriors(TypedDict):
+    """One device's coefficients: step-time factors, the host link, optimizer step times, the fp32 reference."""
+
+    autocast: float
+    pure_bf16: float
+    compile: float
+    recompute: float
+    ops_recompute: float
+    host_link_bytes_per_s: float
+    opt_ms_per_368m: dict[str, float]
+    fp32_ms_per_ref_step: float
+
+
 # Relative step-time coefficients per device (fp32 eager = 1). GPU values are priors taken from the anchor run on
 # one H200 (bf16 autocast 6.75×, compile 1.24× on top, full recompute 1.39× time, optimizer step costs per 368 M
-# params; torchao's per-tensor bf16 AdamW and the host link speed are guesses); the benchmark measures the real ones. CPU: no tensor cores, bf16 matmuls run at about fp32 speed.
-SPEED_PRIORS = {
+# params; torchao's per-tensor bf16 AdamW and the host link speed are guesses); the benchmark measures the real ones.
+# CPU: no tensor cores, bf16 matmuls run at about fp32 speed.
+SPEED_PRIORS: dict[str, _SpeedPriors] = {
     "cuda": {"autocast": 1 / 6.75, "pure_bf16": 1 / 7.0, "compile": 0.80, "recompute": 0.39, "ops_recompute": 0.12,
-             "host_link_bytes_per_s": 25e9, "opt_ms_per_368m": {"adamw": 5, "adamw_bf16_sr": 100, "adamw8bit": 200, "adamw4bit": 200, "adamwfp8": 200,
-                                                   "bnb8bit": 66, "bnb_paged8bit": 70, "cpu_offload": 176},
+             "host_link_bytes_per_s": 25e9,
+             "opt_ms_per_368m": {"adamw": 5, "adamw_bf16_sr": 100, "adamw8bit": 200, "adamw4bit": 200,
+                                 "adamwfp8": 200, "bnb8bit": 66, "bnb_paged8bit": 70, "cpu_offload": 176},
              "fp32_ms_per_ref_step": 401.0},
     "cpu": {"autocast": 1.0, "pure_bf16": 1.0, "compile": 0.9, "recompute": 0.33, "ops_recompute": 0.12,
-            "host_link_bytes_per_s": 1e12, "opt_ms_per_368m": {"adamw": 2000, "adamw_bf16_sr": 8000, "adamw8bit": 8000, "adamw4bit": 8000,
-                                                  "adamwfp8": 8000, "bnb8bit": 4000, "bnb_paged8bit": 4000,
-                                                  "cpu_offload": 2000},
+            "host_link_bytes_per_s": 1e12,
+            "opt_ms_per_368m": {"adamw": 2000, "adamw_bf16_sr": 8000, "adamw8bit": 8000, "adamw4bit": 8000,
+                                "adamwfp8": 8000, "bnb8bit": 4000, "bnb_paged8bit": 4000, "cpu_offload": 2000},
             "fp32_ms_per_ref_step": 400_000.0},
 }
 _CACHE: dict = {}  # (shape) → parameter sizes, (shape, precision) → activation profile; both pure functions
@@ -188,8 +204,8 @@ class PlanChoice:
     def render(self) -> str:
         from pipeline_opt.output import render_table
 
-        head = (f"budget {self.budget_bytes / 2**30:.2f} GiB on {self.device}: "
-                f"{self.chosen.plan if self.chosen else 'no plan fits'}")
+        budget = f"{self.budget_bytes / 2**30:.2f} GiB" if self.budget_bytes is not None else "none"
+        head = f"budget {budget} on {self.device}: {self.chosen.plan if self.chosen else 'no plan fits'}"
         rows = [{"plan": c.plan, "peak_gib": round(c.peak_gib, 3), "speed_x": c.relative_speed, "fits": c.fits}
                 for c in self.candidates[:25]]
         return head + "\n" + render_table(rows)

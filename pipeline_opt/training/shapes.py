@@ -35,7 +35,7 @@ class ModelShape:
     def tokens(self) -> int:
         return self.batch * (self.seq if self.kind == "gpt" else 1)
 
-    def build(self, layers: Optional[int] = None) -> torch.nn.Module:
+    def build(self, layers: Optional[int] = None) -> GPT | MLP:
         layers = self.layers if layers is None else layers
         if self.kind == "gpt":
             if self.d_model % self.heads:
@@ -67,7 +67,9 @@ def _fake_saved_bytes(shape: ModelShape, layers: int, precision, save_ops: bool 
 
     with FakeTensorMode():
         model = shape.build(layers)
-        model._planning = True  # the MLP skips fitting its input scaling on fake data
+        # the MLP skips fitting its input scaling on fake data; torch types Module.__setattr__ for tensors and
+        # modules only, though any value is stored as a plain attribute
+        model._planning = True  # type: ignore[assignment]
         precision.prepare(model)
         batch = shape.batch_tensors()
         if save_ops:

@@ -15,7 +15,8 @@ def test_one_store_gives_every_engine_the_same_endpoint_region_and_keys():
     confs, opts = store.spark_confs(), store.storage_options()
     assert confs[H + "endpoint"] == opts["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9000"
     assert confs[H + "endpoint.region"] == opts["AWS_REGION"] == "eu-west-1"
-    assert (confs[H + "access.key"], confs[H + "secret.key"]) == (opts["AWS_ACCESS_KEY_ID"], opts["AWS_SECRET_ACCESS_KEY"])
+    assert (confs[H + "access.key"], confs[H + "secret.key"]) == (opts["AWS_ACCESS_KEY_ID"],
+                                                                 opts["AWS_SECRET_ACCESS_KEY"])
     assert confs[H + "connection.ssl.enabled"] == "false" and opts["AWS_ALLOW_HTTP"] == "true"
     assert confs[H + "path.style.access"] == "true" and opts["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] == "false"
     assert "spark.delta.logStore.s3a.impl" not in confs  # single-writer: Delta's default S3SingleDriverLogStore

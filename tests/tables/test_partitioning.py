@@ -80,7 +80,8 @@ def test_large_table_rules_partition_by_a_filtered_column_and_zorder_the_rest(sp
     size = advise(spark, path).bytes
     # Floors scaled to this table: it counts as "large", and a partition must hold >= size/12 bytes.
     advice = advise(spark, path, QUERIES, min_table_bytes=size // 2, min_partition_bytes=size // 12)
-    assert advice.partition_by == ["region"]  # 2 values, filtered by 2 queries; day (30 values) makes too-small partitions
+    # region: 2 values, filtered by 2 queries; day (30 values) makes too-small partitions
+    assert advice.partition_by == ["region"]
     assert advice.zorder_by[0] == "customer" and "region" not in advice.zorder_by and advice.cluster_by == []
     assert advice.layout == "partition+zorder"
     assert any("Z-order" in r for r in advice.reasons)

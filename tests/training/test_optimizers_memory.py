@@ -26,7 +26,9 @@ def test_every_cpu_optimizer_learns_and_reports_exact_state_bytes(name):
     losses = []
     for _ in range(6):
         loss = model.loss(batch)
-        loss.backward(); opt.step(); opt.zero_grad()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
         losses.append(float(loss))
     assert losses[-1] < 0.8 * losses[0]
     spec = optimizers.get_spec(name)
@@ -68,7 +70,8 @@ def test_sparse_embeddings_go_to_sparse_adam():
     model.loss({"tokens": tokens}).backward()
     assert model.emb.weight.grad.is_sparse
     before = model.emb.weight.detach().clone()
-    opt.step(); opt.zero_grad()
+    opt.step()
+    opt.zero_grad()
     assert torch.equal(before[16:], model.emb.weight[16:]) and not torch.equal(before[:16], model.emb.weight[:16])
     opt.load_state_dict(opt.state_dict())
 
@@ -83,7 +86,9 @@ def test_cuda_optimizers_step(name):
     batch = {k: v.cuda() for k, v in _regression().items()}
     first = float(model.loss(batch))
     for _ in range(5):
-        model.loss(batch).backward(); opt.step(); opt.zero_grad()
+        model.loss(batch).backward()
+        opt.step()
+        opt.zero_grad()
     assert float(model.loss(batch)) < first
 
 

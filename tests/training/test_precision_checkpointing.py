@@ -24,7 +24,8 @@ def test_every_precision_trains_a_step(name, tiny_shape, tiny_batch):
     (scaler.scale(loss) if scaler else loss).backward()
     before = model.head.weight.detach().clone()
     if scaler:
-        scaler.step(opt); scaler.update()
+        scaler.step(opt)
+        scaler.update()
     else:
         opt.step()
     assert torch.isfinite(loss) and not torch.equal(before, model.head.weight)

@@ -6,6 +6,7 @@ drill runs on a simulated clock with injected latencies and is labelled as a dri
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Hashable
 
 import numpy as np
 
@@ -91,7 +92,7 @@ def cache_rollout(rec: Recorder, store: ConfigStore, sizes_by_version: dict) -> 
     store.put("cache", {"policy": "lru"}, note="baseline")
     candidate = store.put("cache", {"policy": "s3fifo"}, note="candidate", activate=False)
 
-    def measure(unit: str, side: str) -> float:
+    def measure(unit: Hashable, side: str) -> float:
         rng = np.random.default_rng(int(bucket(unit, "demo") * 1e6))
         files = rng.zipf(1.1, 400) % len(sizes)
         policy = policies.make("s3fifo" if side == "candidate" else "lru", max(1, int(sizes.sum() * 0.1)))

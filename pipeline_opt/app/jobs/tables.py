@@ -10,7 +10,7 @@ from pipeline_opt.app.job import Context, Param, columns, job, size
 from pipeline_opt.app.selection import choose_tables, per_table, storage_options
 from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.storage import for_engine
-from pipeline_opt.tables.compact import compact_table
+from pipeline_opt.tables.compact import CompactionResult, compact_table
 from pipeline_opt.tables.health import table_health
 from pipeline_opt.tables.options import compact_options
 from pipeline_opt.tables.schedule import rank_tables
@@ -66,7 +66,7 @@ def compact(ctx: Context, args):
         ranked = rank_tables(args.config, [(t.name, t.path, o) for t, o in jobs], args.access_log)
         worth = {r.name: "" if r.compact_now else r.reason for r in ranked.tables}
     spark = None if args.dry_run else ctx.spark  # a plan needs only the log
-    results = []
+    results: list[dict[str, str] | CompactionResult] = []  # skipped tables as {path, skipped: why}
     for t, options in jobs:
         if worth[t.name]:
             results.append({"path": t.path, "skipped": worth[t.name]})

@@ -7,6 +7,7 @@ Modules are imported on first use, so listing names stays cheap and torch is loa
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 from pipeline_opt.cache.policies.base import CachePolicy, CachePolicyError
 

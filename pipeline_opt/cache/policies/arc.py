@@ -7,6 +7,7 @@ cache.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Hashable
 
 from pipeline_opt.cache.policies.base import CachePolicy
 
@@ -17,7 +18,11 @@ class ARC(CachePolicy):
 
     def __init__(self, capacity_bytes: int, **kw):
         super().__init__(capacity_bytes, **kw)
-        self.t1, self.t2, self.b1, self.b2 = OrderedDict(), OrderedDict(), OrderedDict(), OrderedDict()
+        # key -> size: T1 and T2 hold the cached objects, B1 and B2 the ghosts
+        self.t1: OrderedDict[Hashable, int] = OrderedDict()
+        self.t2: OrderedDict[Hashable, int] = OrderedDict()
+        self.b1: OrderedDict[Hashable, int] = OrderedDict()
+        self.b2: OrderedDict[Hashable, int] = OrderedDict()
         self.t1_bytes = self.t2_bytes = self.b1_bytes = self.b2_bytes = 0
         self.p = 0.0
 

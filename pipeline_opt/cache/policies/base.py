@@ -41,7 +41,8 @@ class CachePolicy:
         self.used_bytes = self.model_bytes
         self._evicted: list = []
         if self.model_bytes >= self.capacity_bytes:
-            raise CachePolicyError(f"{self.name}: capacity {capacity_bytes} B cannot hold its {self.model_bytes} B model")
+            raise CachePolicyError(f"{self.name}: capacity {capacity_bytes} B cannot hold its "
+                                   f"{self.model_bytes} B model")
 
     def request(self, key: Hashable, size: int) -> bool:  # pragma: no cover - the override point
         raise NotImplementedError

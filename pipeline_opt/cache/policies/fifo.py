@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Hashable
 
 from pipeline_opt.cache.policies.base import CachePolicy
 
@@ -12,7 +13,8 @@ class FIFO(CachePolicy):
 
     def __init__(self, capacity_bytes: int, **kw):
         super().__init__(capacity_bytes, **kw)
-        self.resident = OrderedDict()  # insertion order; popitem(last=False) is O(1), unlike a plain dict's front
+        # insertion order; popitem(last=False) is O(1), unlike a plain dict's front
+        self.resident: OrderedDict[Hashable, int] = OrderedDict()
 
     def request(self, key, size) -> bool:
         resident = self.resident

@@ -6,6 +6,7 @@ skipped when popped and dropped when the heap grows past twice the cache, so evi
 from __future__ import annotations
 
 import heapq
+from typing import Hashable
 
 from pipeline_opt.cache.policies.base import CachePolicy
 
@@ -17,8 +18,8 @@ class HeapPolicy(CachePolicy):
 
     def __init__(self, capacity_bytes: int, **kw):
         super().__init__(capacity_bytes, **kw)
-        self.heap: list = []
-        self.prio: dict = {}
+        self.heap: list[tuple[float, int, Hashable]] = []  # (priority, tick, key)
+        self.prio: dict[Hashable, tuple[float, int, Hashable]] = {}  # key -> its live heap entry
         self.tick = 0
 
     def _set(self, key, priority) -> None:

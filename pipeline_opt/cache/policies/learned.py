@@ -50,12 +50,13 @@ class Learned(S3FIFO):
         self.enabled = reserve <= 0.15 * c or shadow_of is not None
         self.model_bytes = reserve if self.enabled and shadow_of is None else 0
         super().__init__(capacity_bytes, **kw)
-        self.threshold, self.horizon_factor, self.min_labels, self.slow_us = threshold, horizon_factor, min_labels, slow_us
+        self.threshold, self.horizon_factor = threshold, horizon_factor
+        self.min_labels, self.slow_us = min_labels, slow_us
         self.owner = shadow_of
         self.rescue_cap = rescue_cap
         self.rescued: dict = {}  # objects in main only because the model kept them, until their first hit there
         self.rescued_bytes = 0
-        self.table = shadow_of.table if shadow_of is not None else reuse_table.ReuseTable()
+        self.table: reuse_table.ReuseTable = shadow_of.table if shadow_of is not None else reuse_table.ReuseTable()
         self.labeler = Labeler(0 if shadow_of is not None else max_pending)
         self.shadows = None
         if duel and self.enabled and shadow_of is None:

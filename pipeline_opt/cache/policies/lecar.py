@@ -11,6 +11,7 @@ import heapq
 import math
 import random
 from collections import OrderedDict
+from typing import Hashable
 
 from pipeline_opt.cache.policies.base import CachePolicy
 
@@ -24,7 +25,9 @@ class LeCaR(CachePolicy):
         self.recency: OrderedDict = OrderedDict()  # key -> size, least recent first
         self.freq: dict = {}
         self.heap: list = []  # (frequency, tick, key), lazily invalidated
-        self.hist = (OrderedDict(), OrderedDict())  # LRU's and LFU's evicted keys -> (eviction time, frequency)
+        # LRU's and LFU's evicted keys -> (eviction time, frequency)
+        self.hist: tuple[OrderedDict[Hashable, tuple[int, int]], OrderedDict[Hashable, tuple[int, int]]] = (
+            OrderedDict(), OrderedDict())
         self.w = [0.5, 0.5]
         self.learning_rate = learning_rate
         self.rng = random.Random(seed)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Hashable
 
 from pipeline_opt.cache.policies.base import CachePolicy
 
@@ -11,7 +12,7 @@ class LRU(CachePolicy):
 
     def __init__(self, capacity_bytes: int, **kw):
         super().__init__(capacity_bytes, **kw)
-        self.resident = OrderedDict()
+        self.resident: OrderedDict[Hashable, int] = OrderedDict()
 
     def request(self, key, size) -> bool:
         resident = self.resident

@@ -109,6 +109,7 @@ class SampledPolicy(CachePolicy):
 
     def _fallback_miss(self, key, size, now, past) -> bool:
         fb = self.fallback
+        assert fb is not None  # callers check self.fallback first
         fb.request(key, size)
         for old in fb.pop_evicted():
             self._record_samples(now, 1 if self.enabled else 0)

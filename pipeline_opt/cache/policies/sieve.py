@@ -5,8 +5,11 @@ CLOCK's reinsertion. The queue is a doubly linked list of small lists ``[key, si
 """
 from __future__ import annotations
 
+from typing import Any, Optional
+
 from pipeline_opt.cache.policies.base import CachePolicy
 
+_Node = list[Any]  # [key, size, visited, newer node or None, older node or None]
 _KEY, _SIZE, _VISITED, _NEWER, _OLDER = range(5)
 
 
@@ -17,9 +20,9 @@ class SIEVE(CachePolicy):
     def __init__(self, capacity_bytes: int, **kw):
         super().__init__(capacity_bytes, **kw)
         self.nodes: dict = {}
-        self.head = None  # newest node
-        self.tail = None  # oldest node
-        self.hand = None
+        self.head: Optional[_Node] = None  # newest node
+        self.tail: Optional[_Node] = None  # oldest node
+        self.hand: Optional[_Node] = None
 
     def request(self, key, size) -> bool:
         node = self.nodes.get(key)
@@ -43,10 +46,12 @@ class SIEVE(CachePolicy):
         return False
 
     def _evict_one(self) -> None:
-        node = self.hand or self.tail
+        tail = self.tail
+        assert tail is not None, "evicting from an empty SIEVE"  # callers evict only while something is cached
+        node: _Node = self.hand or tail
         while node[_VISITED]:
             node[_VISITED] = False
-            node = node[_NEWER] or self.tail
+            node = node[_NEWER] or tail
         self.hand = node[_NEWER]
         self._unlink(node)
         key = node[_KEY]
