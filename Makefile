@@ -6,7 +6,7 @@ DEMO    ?= demo-lakehouse
 SCALE   ?= 0.1
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test check bench clean
 
 setup: $(STAMP)
 
@@ -21,9 +21,15 @@ demo: setup
 	$(PY) -m tests.harness.with_s3 --bucket lake -- $(VENV)/bin/pipeline-opt demo --out $(DEMO) --scale $(SCALE) \
 		--s3 s3://lake/demo
 
+# Static checks first (seconds): ruff, the import contracts (layers, no cycles) and the type check; then the suite.
 # pytest exits 5 when it collects no test; that is not a failure of the suite.
-test: setup
+test: setup check
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(DEMO) build *.egg-info .pytest_cache
