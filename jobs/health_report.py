@@ -1,9 +1,10 @@
 """spark-submit job: file-size health of the Delta tables of conf/tables.yml, from their logs; one JSON line per
 table.
 
-    spark-submit --packages "$DELTA" --py-files dist/pipeline_opt.zip jobs/health_report.py --config conf/tables.yml
+    spark-submit --packages "$DELTA" --py-files /tmp/pipeline_opt.zip jobs/health_report.py --config conf/tables.yml
 
-The arguments are those of `pipeline-opt health` (`pipeline-opt health --help`); the result prints as JSON lines.
+(`zip -qr /tmp/pipeline_opt.zip pipeline_opt` builds the zip.) The arguments are those of
+`pipeline-opt health` (`pipeline-opt health --help`); the result prints as JSON lines.
 """
 import sys
 

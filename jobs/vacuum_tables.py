@@ -1,9 +1,10 @@
 """spark-submit job: VACUUM the tables of conf/tables.yml with their configured retention (a dry run unless
 --execute); one JSON line per table with the files and bytes deleted or to delete.
 
-    spark-submit --packages "$DELTA" --py-files dist/pipeline_opt.zip jobs/vacuum_tables.py --config conf/tables.yml
+    spark-submit --packages "$DELTA" --py-files /tmp/pipeline_opt.zip jobs/vacuum_tables.py --config conf/tables.yml
 
-The arguments are those of `pipeline-opt vacuum` (`pipeline-opt vacuum --help`); the result prints as JSON lines.
+(`zip -qr /tmp/pipeline_opt.zip pipeline_opt` builds the zip.) The arguments are those of
+`pipeline-opt vacuum` (`pipeline-opt vacuum --help`); the result prints as JSON lines.
 """
 import sys
 

@@ -156,6 +156,9 @@ def _build(session_cls, app_name, master, conf, use_ivy: bool):
     else:
         settings["spark.jars"] = ",".join(str(j) for j in _local_jars())
     settings.update(conf or {})
+    # Python workers on executors (UDFs, TorchDistributor tasks) start PYSPARK_PYTHON, which the builder conf alone
+    # does not set for them: by default they run this interpreter, which has numpy, torch and pipeline_opt.
+    os.environ.setdefault("PYSPARK_PYTHON", settings.get("spark.pyspark.python", sys.executable))
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

@@ -8,6 +8,7 @@ says otherwise), never a stack trace.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -16,9 +17,12 @@ from pipeline_opt.app.jobs import all_jobs, run_job
 from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.output import emit
 
+DESCRIPTION = ("Fast, lean and safe Spark/Delta pipelines that feed PyTorch training: table health, compaction, "
+               "VACUUM, the Delta → PyTorch loader, training-memory plans, cache plans and the report.")
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pipeline-opt", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="pipeline-opt", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     groups: dict[str, argparse._SubParsersAction] = {}
     for spec in all_jobs().values():
@@ -41,11 +45,11 @@ def add_job_parser(sub, spec: Job, name: str) -> argparse.ArgumentParser:
     return p
 
 
-def add_params(p: argparse.ArgumentParser, spec: Job) -> None:
+def add_params(p: argparse.ArgumentParser, spec: Job, json_switch: bool = True) -> None:
     """Every parameter of ``spec`` as text; defaults stay None so ``parse_params`` applies the job's own."""
     for param in spec.params:
         p.add_argument(*_names(param), **_options(param))
-    if spec.json:
+    if spec.json and json_switch:
         p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -54,12 +58,12 @@ def _names(param: Param) -> list[str]:
 
 
 def _options(param: Param) -> dict:
-    shown = f" (default {param.default})" if param.default not in (None, False, []) else ""
-    options: dict = {"help": param.help + shown}
+    options: dict = {"help": param.help + _default(param)}
     if param.positional:
         options["nargs"] = None if param.required else "?"
         return options
     options["dest"] = param.name
+    options["required"] = param.required
     if param.flag:
         options["action"] = "store_true"
         options["default"] = None
@@ -68,6 +72,13 @@ def _options(param: Param) -> dict:
     if param.choices:
         options["choices"] = [str(c) for c in param.choices]
     return options
+
+
+def _default(param: Param) -> str:
+    value = param.default
+    if value is None or value is False or value == []:
+        return ""
+    return f" (default {','.join(map(str, value)) if isinstance(value, list) else value})"
 
 
 def given(args: argparse.Namespace, spec: Job) -> dict:
@@ -86,7 +97,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"pipeline-opt {spec.name}: interrupted", file=sys.stderr)
         return 130
-    emit(result, getattr(args, "json", False))
+    try:
+        emit(result, getattr(args, "json", False))
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return int(getattr(result, "exit_code", 0) or 0)
 
 

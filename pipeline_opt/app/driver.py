@@ -4,17 +4,15 @@
 
 Invariants: a step is a job of ``job.JOBS`` (``op`` names it, the other keys are its parameters, spelt as in Python:
 ``min_file_size``, ``execute``), run by ``run_job`` exactly as the command line would run it — only the master URL
-differs; every step is checked before Spark starts; a step that writes a Delta table on S3 runs inside
-``single_writer`` (the S3 writer lease) and Spark refuses the write without it; S3 settings come from the
-environment (``ObjectStore.from_env``) and are checked with ``preflight`` before Spark starts, so a bad endpoint,
-credentials or bucket fail in a second with one clear line. The last stdout line is one JSON object; a user error
-prints one line on stderr and exits 2.
+differs; every step is checked before Spark starts; a step that writes a Delta table on S3 holds its writer lease,
+as the job does however it is started; S3 settings come from the environment (``ObjectStore.from_env``) and are
+checked with ``preflight`` before Spark starts, so a bad endpoint, credentials or bucket fail in a second with one
+clear line. The last stdout line is one JSON object; a user error prints one line on stderr and exits 2.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from typing import Optional
@@ -23,21 +21,11 @@ from pipeline_opt.app.job import parse_params
 from pipeline_opt.app.jobs import find_job, run_job
 from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.output import to_jsonable
-from pipeline_opt.storage import ObjectStore, check_spark_write, for_engine, preflight, scheme_of, single_writer
-
-WRITES = {"compact", "vacuum", "copy", "partitioning"}  # jobs that may commit to their table
+from pipeline_opt.storage import ObjectStore, preflight, scheme_of
 
 
 def _target(spec: dict) -> str:
     return str(spec.get("dest") or spec.get("path") or "")
-
-
-def _writes(spec: dict) -> bool:
-    op = spec["op"]
-    if op not in WRITES:
-        return False
-    return {"vacuum": bool(spec.get("execute")), "compact": not spec.get("dry_run"),
-            "partitioning": bool(spec.get("apply"))}.get(op, True)
 
 
 def check_steps(steps: list[dict]) -> None:
@@ -61,21 +49,11 @@ def run_steps(steps: list[dict], master: Optional[str], store: Optional[ObjectSt
         for uri in remote:
             preflight(uri, store)
         confs = {**s3a_jar_confs(), **store.spark_confs(), **confs}
-    # Python workers on executors (UDFs, TorchDistributor tasks) start PYSPARK_PYTHON; the builder conf alone is
-    # not read for them, so the driver's interpreter (with numpy, torch, pipeline_opt) is the default.
-    os.environ.setdefault("PYSPARK_PYTHON", confs.get("spark.pyspark.python", sys.executable))
     spark = get_spark("pipeline_opt-cluster-driver", master=master, conf=confs)
     results, seconds = [], []
     for spec in steps:
-        params = {k: v for k, v in spec.items() if k != "op"}
         start = time.perf_counter()
-        if _writes(spec):
-            target = _target(spec)
-            with single_writer(target, store):
-                check_spark_write(spark, for_engine(target, "spark"))
-                result = run_job(spec["op"], params, spark=spark)
-        else:
-            result = run_job(spec["op"], params, spark=spark)
+        result = run_job(spec["op"], {k: v for k, v in spec.items() if k != "op"}, spark=spark)
         results.append(to_jsonable(result))
         seconds.append(round(time.perf_counter() - start, 3))
     return {"steps": results, "seconds": seconds}

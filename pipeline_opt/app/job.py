@@ -26,6 +26,28 @@ def size(text: Any) -> int:
         raise PipelineOptError(str(e)) from None
 
 
+def count(text: Any) -> int:
+    """A whole number of at least 0 (a version, a number of workers)."""
+    n = int(text)
+    if n < 0:
+        raise ValueError("must not be negative")
+    return n
+
+
+def positive_int(text: Any) -> int:
+    n = int(text)
+    if n < 1:
+        raise ValueError("must be at least 1")
+    return n
+
+
+def positive_float(text: Any) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses NaN
+        raise ValueError("must be positive")
+    return value
+
+
 def columns(text: Any) -> list[str]:
     """A comma-separated list of names (a list passes through)."""
     items = text if isinstance(text, list) else str(text).split(",")

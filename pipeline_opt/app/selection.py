@@ -3,19 +3,21 @@
 Invariants: a job gets either a path or a config, never both; with a config, ``--table`` picks tables by name (all
 when absent) and relative paths resolve against ``--base-dir`` when given (a storage URI on Databricks), else
 against the current directory; every chosen path is checked before the first table is touched. S3 tables get
-their storage options from the one ``ObjectStore`` of the environment.
+their storage options from the one ``ObjectStore`` of the environment, and a job that commits to one holds its
+writer lease (``writing``) whichever way the job was started.
 """
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from pipeline_opt.config import load
 from pipeline_opt.delta import check_table_path
 from pipeline_opt.errors import ConfigError, PipelineOptError
 from pipeline_opt.output import render, to_jsonable
-from pipeline_opt.storage import ObjectStore, scheme_of
+from pipeline_opt.storage import ObjectStore, check_spark_write, for_engine, scheme_of, single_writer
 from pipeline_opt.tables.settings import TablesConfig, TableSettings
 
 
@@ -60,9 +62,24 @@ def _join(base: str, path: str) -> str:
     return base.rstrip("/") + "/" + path
 
 
+def object_store(path: str) -> Optional[ObjectStore]:
+    """The environment's object store for an S3 table; None elsewhere."""
+    return ObjectStore.from_env() if scheme_of(path) in ("s3", "s3a") else None
+
+
 def storage_options(path: str) -> Optional[dict]:
     """delta-rs / pyarrow options for an S3 table (from the environment's object store); None elsewhere."""
-    return ObjectStore.from_env().storage_options() if scheme_of(path) in ("s3", "s3a") else None
+    store = object_store(path)
+    return store.storage_options() if store is not None else None
+
+
+@contextmanager
+def writing(spark, path: str) -> Iterator[None]:
+    """The right to commit to the table at ``path``, held around a job's writes: on S3 under the single-writer
+    rule the table's writer lease (a second writer is refused), elsewhere nothing is needed."""
+    with single_writer(path, object_store(path)):
+        check_spark_write(spark, for_engine(path, "spark"))
+        yield
 
 
 class TableResults:

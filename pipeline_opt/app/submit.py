@@ -20,7 +20,7 @@ from pipeline_opt.output import json_lines
 def submit(name: str, argv: Optional[Sequence[str]] = None) -> int:
     spec = find_job(name)
     parser = argparse.ArgumentParser(prog=name, description=spec.help)
-    add_params(parser, spec)
+    add_params(parser, spec, json_switch=False)  # it always prints JSON lines
     args = parser.parse_args(argv)
     try:
         result = run_job(name, given(args, spec))

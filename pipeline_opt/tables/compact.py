@@ -118,8 +118,7 @@ def compact_table(spark, path: str, options: CompactOptions, dry_run: bool = Fal
                   progress: Callable[[str], None] = lambda msg: None) -> CompactionResult:
     """Plan, then (unless ``dry_run``) compact the table batch by batch, verifying each commit."""
     start = time.monotonic()
-    files = read_snapshot(path)
-    _check_columns(path, files, options)
+    files = check_options(path, options)
     plan = _plan(path, options, files)
     result = CompactionResult(str(path), dry_run, plan, rows_before=_live_rows(files),
                               share_inside_before=_share_inside(files, options.window))
@@ -140,11 +139,17 @@ def compact_table(spark, path: str, options: CompactOptions, dry_run: bool = Fal
     return result
 
 
-def _check_columns(path: str, files: Snapshot, options: CompactOptions) -> None:
+def check_options(path: str, options: CompactOptions) -> Snapshot:
+    """The table's latest snapshot, once the options are known to fit it: ordering columns are data columns and the
+    partition filter names partition columns (so a caller can check every table before starting Spark)."""
+    files = read_snapshot(path)
     for column in options.zorder_by + options.cluster_by:
         if column not in files.columns or column in files.partition_columns:
             raise PipelineOptError(f"{path}: cannot order by {column!r}; data columns: "
                                    f"{[c for c in files.columns if c not in files.partition_columns]}")
+    if options.partition_filter is not None:
+        options.partition_filter.check_columns(files.partition_columns)
+    return files
 
 
 def _plan(path: str, options: CompactOptions, files=None) -> CompactionPlan:

@@ -59,7 +59,7 @@ def configure_disk_cache(spark, budget_bytes: int, local_dir: Optional[str] = No
     if not is_databricks_like(spark):
         return DiskCacheResult(False, False, 0, None, message=(
             "no disk cache here: spark.databricks.io.cache.* exists only on Databricks runtimes; the loader's "
-            "file cache (conf/cache.yml loader_file_cache_dir) serves repeated reads instead"))
+            "file cache (DeltaDataset(file_cache=FileCache(...))) serves repeated reads instead"))
     free = _free_bytes(local_dir)
     budget = min(int(budget_bytes), int(free * MAX_DISK_SHARE))
     wanted = {ENABLED: "true", MAX_DISK_USAGE: _spark_size(budget),

@@ -73,6 +73,21 @@ def test_a_second_writer_is_refused_while_the_lease_is_held(s3):
         pass
 
 
+def test_every_entry_point_takes_the_lease_before_a_job_writes(spark, s3, monkeypatch, capsys):
+    from pipeline_opt.app.cli import main
+    from pipeline_opt.app.jobs import run_job
+
+    for key, value in s3.to_env().items():
+        monkeypatch.setenv(key, value)
+    uri = f"s3a://{BUCKET}/held-elsewhere"
+    with WriterLease(uri, s3, owner="nightly-compaction"):
+        with pytest.raises(ConcurrentWriterError, match="nightly-compaction"):
+            run_job("vacuum", {"path": uri, "execute": True}, spark=spark)
+        assert main(["copy", f"s3a://{BUCKET}/elsewhere", uri]) == 2
+    assert "nightly-compaction" in capsys.readouterr().err
+    assert not [k for k in bucket_keys(s3) if k.startswith("held-elsewhere/_delta_log")]
+
+
 def test_an_expired_lease_is_taken_over_atomically(s3):
     uri = f"s3://{BUCKET}/crashed"
     crashed = WriterLease(uri, s3, ttl_s=0.5, owner="crashed-job")

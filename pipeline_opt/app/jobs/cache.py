@@ -54,6 +54,6 @@ def cache_plan(ctx: Context, args):
     state = Path(args.state) if args.state else None
     spark = ctx.spark if args.apply else None
     cached = cached_tables(summarize(accesses), spark, state)
-    result = plan(accesses, args.budget or int(cfg.budget), args.policy or cfg.policy, cached,
+    result = plan(accesses, int(cfg.budget) if args.budget is None else args.budget, args.policy or cfg.policy, cached,
                   spark_table_cache=cfg.spark_table_cache, disk_cache=cfg.disk_cache)
     return apply_plan(result, spark, state) if args.apply else result

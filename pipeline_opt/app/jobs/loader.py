@@ -3,16 +3,9 @@ from __future__ import annotations
 
 import time
 
-from pipeline_opt.app.job import Context, Param, columns, job
+from pipeline_opt.app.job import Context, Param, columns, count, job
 from pipeline_opt.app.selection import storage_options
 from pipeline_opt.storage import for_engine
-
-
-def _count(text) -> int:
-    n = int(text)
-    if n < 0:
-        raise ValueError("must not be negative")
-    return n
 
 
 @job("stream", "stream one epoch of a Delta table into torch batches and report the facts",
@@ -21,12 +14,12 @@ def _count(text) -> int:
      Param("batch_size", "rows per batch", int, default=1024),
      Param("shuffle", "seeded two-level shuffle", flag=True),
      Param("seed", "shuffle seed", int, default=0),
-     Param("version", "table version (default latest)", _count),
-     Param("workers", "worker processes", _count, default=0),
+     Param("version", "table version (default latest)", count),
+     Param("workers", "worker processes", count, default=0),
      Param("rank", "this process's rank", int, default=0),
      Param("world_size", "ranks in all", int, default=1),
      Param("drop_last", "drop the uneven tail instead of padding", flag=True),
-     Param("max_batches", "stop after this many batches", _count))
+     Param("max_batches", "stop after this many batches", count))
 def stream(ctx: Context, args) -> dict:
     from pipeline_opt.loader import DeltaDataset, DeltaLoader
 

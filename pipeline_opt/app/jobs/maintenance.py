@@ -1,13 +1,14 @@
 """Maintenance jobs: ``partitioning`` (advice, optionally applied) and ``vacuum``.
 
-Invariants: ``vacuum`` is a dry run unless ``--execute``; every chosen table's retention is checked before the first
-table is touched, so one unsafe retention refuses the whole run; a bad path or query log fails before a JVM starts.
+Invariants: ``vacuum`` is a dry run unless ``--execute``; a job that commits holds the table's writer lease (on S3);
+every chosen table's retention is checked before the first table is touched, so one unsafe retention refuses the whole
+run; a bad path or query log fails before a JVM starts.
 """
 from __future__ import annotations
 
 from pipeline_opt.app.job import Context, Param, job
 from pipeline_opt.app.jobs.tables import TABLE_SELECTION
-from pipeline_opt.app.selection import choose_tables, per_table
+from pipeline_opt.app.selection import choose_tables, per_table, writing
 from pipeline_opt.delta import check_table_path
 from pipeline_opt.storage import for_engine
 from pipeline_opt.tables.partitioning import advise
@@ -25,7 +26,8 @@ def partitioning(ctx: Context, args):
     path = for_engine(check_table_path(args.path), "spark")
     advice = advise(ctx.spark, path, predicates)
     if args.apply:
-        advice.applied = apply_layout(ctx.spark, path, advice)
+        with writing(ctx.spark, path):
+            advice.applied = apply_layout(ctx.spark, path, advice)
     return advice
 
 
@@ -45,6 +47,11 @@ def vacuum_tables(ctx: Context, args):
         hours = args.retention_hours if args.retention_hours is not None else chosen.config.retention_hours(t)
         check_retention(hours, args.allow_unsafe)
         plans.append((for_engine(t.path, "spark"), hours))
-    results = [vacuum(ctx.spark, path, hours, dry_run=not args.execute, allow_unsafe=args.allow_unsafe)
-               for path, hours in plans]
+    results = []
+    for path, hours in plans:
+        if not args.execute:
+            results.append(vacuum(ctx.spark, path, hours, allow_unsafe=args.allow_unsafe))
+            continue
+        with writing(ctx.spark, path):
+            results.append(vacuum(ctx.spark, path, hours, dry_run=False, allow_unsafe=args.allow_unsafe))
     return per_table(chosen, results)

@@ -4,17 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline_opt.app.conf import check_conf_dir
-from pipeline_opt.app.job import Context, Param, job
+from pipeline_opt.app.job import Context, Param, job, positive_float
 
-
-def _scale(text) -> float:
-    scale = float(text)
-    if not scale > 0:
-        raise ValueError("must be positive")
-    return scale
-
-
-SCALE = Param("scale", "TPC-H scale factor", _scale, default=0.1)
+SCALE = Param("scale", "TPC-H scale factor", positive_float, default=0.1)
 
 
 @job("setup-jars", "fetch Delta Lake's JVM jars once (Ivy, or Maven as a fallback)")

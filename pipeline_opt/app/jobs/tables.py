@@ -6,11 +6,11 @@ Invariants: every input is checked before a Spark session starts; ``health``, ``
 """
 from __future__ import annotations
 
-from pipeline_opt.app.job import Context, Param, columns, job, size
-from pipeline_opt.app.selection import choose_tables, per_table, storage_options
+from pipeline_opt.app.job import Context, Param, columns, count, job, size
+from pipeline_opt.app.selection import choose_tables, per_table, storage_options, writing
 from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.storage import for_engine
-from pipeline_opt.tables.compact import CompactionResult, compact_table
+from pipeline_opt.tables.compact import CompactionResult, check_options, compact_table
 from pipeline_opt.tables.health import table_health
 from pipeline_opt.tables.options import compact_options
 from pipeline_opt.tables.schedule import rank_tables
@@ -25,15 +25,8 @@ ACCESS_LOG = Param("access_log", "reads per table: JSON lines with a 'table' key
 TABLE_SELECTION = (PATH, CONFIG, TABLE, BASE_DIR)
 
 
-def _version(text) -> int:
-    version = int(text)
-    if version < 0:
-        raise ValueError("must be a non-negative integer")
-    return version
-
-
 @job("health", "file-size health of a Delta table (or of every configured table), from its log only",
-     *TABLE_SELECTION, MIN_SIZE, MAX_SIZE, Param("version", "table version (default latest)", _version))
+     *TABLE_SELECTION, MIN_SIZE, MAX_SIZE, Param("version", "table version (default latest)", count))
 def health(ctx: Context, args):
     chosen = choose_tables(args)
     if args.version is not None and chosen.from_config:
@@ -61,6 +54,8 @@ def compact(ctx: Context, args):
                                 max_file_size=args.max_file_size, target_file_size=args.target_file_size,
                                 partition_filter=args.partition_filter, zorder_by=args.zorder_by,
                                 verify=not args.no_verify)) for t in chosen.tables]
+    for t, options in jobs:
+        check_options(t.path, options)  # every table's options fit it before Spark starts
     worth = {t.name: "" for t, _ in jobs}
     if chosen.from_config and not args.all:
         ranked = rank_tables(args.config, [(t.name, t.path, o) for t, o in jobs], args.access_log)
@@ -71,8 +66,11 @@ def compact(ctx: Context, args):
         if worth[t.name]:
             results.append({"path": t.path, "skipped": worth[t.name]})
             continue
-        results.append(compact_table(spark, for_engine(t.path, "spark"), options, dry_run=args.dry_run,
-                                     progress=ctx.progress))
+        if args.dry_run:
+            results.append(compact_table(None, t.path, options, dry_run=True, progress=ctx.progress))
+            continue
+        with writing(spark, t.path):
+            results.append(compact_table(spark, for_engine(t.path, "spark"), options, progress=ctx.progress))
     return per_table(chosen, results)
 
 
@@ -86,7 +84,7 @@ def schedule(ctx: Context, args):
 
 @job("fingerprint", "content fingerprint of a table version: rows, column types, null counts, checksums (Spark)",
      Param("path", "Delta table path or URI", positional=True, required=True),
-     Param("version", "table version (default latest)", _version))
+     Param("version", "table version (default latest)", count))
 def fingerprint(ctx: Context, args):
     from pipeline_opt.delta import check_table_path
     from pipeline_opt.tables.verify import fingerprint as table_fingerprint
@@ -101,11 +99,11 @@ def fingerprint(ctx: Context, args):
 def copy(ctx: Context, args):
     from pipeline_opt.delta import check_table_path
 
-    spark = ctx.spark
-    df = spark.read.format("delta").load(for_engine(check_table_path(args.src), "spark"))
-    writer = df.write.format("delta").mode("errorifexists")
-    if args.partition_by:
-        writer = writer.partitionBy(*args.partition_by)
-    dest = for_engine(args.dest, "spark")
-    writer.save(dest)
+    spark, dest = ctx.spark, for_engine(args.dest, "spark")
+    source = for_engine(check_table_path(args.src), "spark")
+    with writing(spark, args.dest):
+        writer = spark.read.format("delta").load(source).write.format("delta").mode("errorifexists")
+        if args.partition_by:
+            writer = writer.partitionBy(*args.partition_by)
+        writer.save(dest)
     return {"dest": args.dest, "rows": spark.read.format("delta").load(dest).count()}

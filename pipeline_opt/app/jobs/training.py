@@ -3,36 +3,22 @@ from __future__ import annotations
 
 import dataclasses
 
-from pipeline_opt.app.job import Context, Param, job
+from pipeline_opt.app.job import Context, Param, job, positive_float, positive_int
 from pipeline_opt.config import load
 from pipeline_opt.training import TrainingError
 from pipeline_opt.training.settings import TrainingConfig
 
 
-def _positive(text) -> int:
-    n = int(text)
-    if n < 1:
-        raise ValueError("must be at least 1")
-    return n
-
-
-def _gib(text) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError("must be positive")
-    return value
-
-
 @job("memory-plan", "predict peak memory and speed of every training plan; pick the fastest that fits a budget",
      Param("model", "model family", default="gpt", choices=("gpt", "mlp")),
-     Param("layers", "blocks", _positive, default=24),
-     Param("d_model", "width", _positive, default=1024),
-     Param("heads", "attention heads", _positive, default=16),
-     Param("vocab", "vocabulary size", _positive, default=32000),
-     Param("seq", "sequence length", _positive, default=1024),
-     Param("batch", "micro-batch size", _positive, default=8),
-     Param("in_features", "mlp: number of input columns", _positive, default=8),
-     Param("budget_gib", "device memory budget (GiB)", _gib),
+     Param("layers", "blocks", positive_int, default=24),
+     Param("d_model", "width", positive_int, default=1024),
+     Param("heads", "attention heads", positive_int, default=16),
+     Param("vocab", "vocabulary size", positive_int, default=32000),
+     Param("seq", "sequence length", positive_int, default=1024),
+     Param("batch", "micro-batch size", positive_int, default=8),
+     Param("in_features", "mlp: number of input columns", positive_int, default=8),
+     Param("budget_gib", "device memory budget (GiB)", positive_float),
      Param("device", "device to plan for", default="cuda", choices=("cuda", "cpu")),
      Param("plan", "with --find-batch: the plan (e.g. bf16+full+adamw8bit)"),
      Param("find_batch", "largest micro-batch that fits the budget", flag=True))
@@ -55,7 +41,7 @@ def memory_plan(ctx: Context, args):
 @job("train", "train a model on a Delta table through the loader with a memory plan",
      Param("config", "training YAML (see conf/training.yml)", required=True),
      Param("table", "override the config's table path"),
-     Param("steps", "override the config's steps", _positive),
+     Param("steps", "override the config's steps", positive_int),
      Param("checkpoint_dir", "override the config's checkpoint folder (resumes from it when it holds one)"))
 def train(ctx: Context, args):
     from pipeline_opt.app.training import train as run_train
