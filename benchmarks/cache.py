@@ -1,6 +1,6 @@
 """Cache policies on the shared CloudPhysics trace and synthetic traces: miss-ratio curves, bound, goals, speed.
 
-Run: .venv/bin/python benchmarks/cache.py [--quick]   → benchmarks/results/cache.json and cache_*.png
+Run: .venv/bin/python benchmarks/cache.py [--quick] [--out-dir DIR]   → benchmarks/results/cache.json and cache_*.png
 
 Every policy replays the same requests at the same cache sizes (fractions of each trace's working set), side by
 side in one process, so ratios between policies hold on a busy machine. Simple policies are cross-checked against
@@ -161,6 +161,8 @@ def plot(rows, bounds, out: Path) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="30,000-request traces, no LSTM, no 1M speed run")
+    ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"),
+                    help="folder for cache.json and the plots (default benchmarks/results)")
     args = ap.parse_args()
     n = 30_000 if args.quick else 100_000
     traces = [zipf_trace(n), scan_trace(n), shifting_trace(n)]
@@ -181,7 +183,7 @@ def main() -> int:
             prefix_rows += [dict(trace=t.name, requests=len(head), **r.__dict__) for r in pre.results]
     with tempfile.TemporaryDirectory() as tmp:
         checks = cross_check(traces, Path(tmp))
-    out = ROOT / "benchmarks" / "results"
+    out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result = {
         "machine": "2-core, 24 GiB Linux VM, no GPU (shared with other jobs)",

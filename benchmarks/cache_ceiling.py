@@ -1,6 +1,7 @@
 """How far the issue's cache goals are reachable at all: references that know more than any online policy.
 
-Run: .venv/bin/python benchmarks/cache_ceiling.py   (after benchmarks/cache.py) → benchmarks/results/cache_ceiling.json
+Run: .venv/bin/python benchmarks/cache_ceiling.py [--cache-json PATH] [--out PATH]   (after benchmarks/cache.py)
+     → benchmarks/results/cache_ceiling.json
 
 The goals (medians over the 16 trace × size points of benchmarks/cache.py) are evaluated, in place of ``learned``, for:
 - ``best_policy``: at every point, whichever of the 12 evaluated policies missed fewest bytes there (a hindsight
@@ -15,6 +16,7 @@ LRU, ARC and S3-FIFO are replayed here again, side by side with the references.
 """
 from __future__ import annotations
 
+import argparse
 import heapq
 import json
 import sys
@@ -82,7 +84,11 @@ def a0(trace: Trace, capacity: int) -> float:
 
 
 def main() -> int:
-    stored = json.loads((RESULTS / "cache.json").read_text())
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache-json", default=str(RESULTS / "cache.json"), help="results of benchmarks/cache.py")
+    ap.add_argument("--out", default=str(RESULTS / "cache_ceiling.json"))
+    args = ap.parse_args()
+    stored = json.loads(Path(args.cache_json).read_text())
     bounds = {(b["trace"], b["size_fraction"]): b["byte_miss_ratio"] for b in stored["bound"]}
     best = {}
     for r in stored["results"]:
@@ -110,7 +116,7 @@ def main() -> int:
         "goals_if_learned_were": {p: goals(rows, bounds, p) for p in ("best_policy", "perfect_lfu", "hindsight_mix")},
         "note": "a0 exists only on the two Zipf traces; hindsight_mix is the best of all references at each point",
     }
-    (RESULTS / "cache_ceiling.json").write_text(json.dumps(result, indent=1))
+    Path(args.out).write_text(json.dumps(result, indent=1))
     print(json.dumps(result["goals_if_learned_were"], indent=1))
     return 0
 

@@ -37,9 +37,10 @@ from deltalake import DeltaTable, write_deltalake  # noqa: E402
 from deltalake.transaction import AddAction  # noqa: E402
 
 from pipeline_opt.spark import get_spark  # noqa: E402
-from pipeline_opt.tables.compact import CompactOptions, compact_table  # noqa: E402
+from pipeline_opt.tables.compact import compact_table  # noqa: E402
 from pipeline_opt.tables.health import table_health  # noqa: E402
-from pipeline_opt.tables.plan import Window  # noqa: E402
+from pipeline_opt.tables.options import CompactOptions  # noqa: E402
+from pipeline_opt.tables.settings import Window  # noqa: E402
 from tests.harness.synthetic_log import write_synthetic_log  # noqa: E402
 
 MB, MIB, GIB = 10**6, 2**20, 2**30
@@ -80,7 +81,7 @@ def tiny_table(src: Path, path: Path, files: int) -> None:
 
 
 def share_in_window(path: Path, lo: int = 16 * MB, hi: int = 10**9) -> dict:
-    h = table_health(str(path), lo, hi)
+    h = table_health(str(path), Window(lo, hi))
     return {"files": h.stats.files, "share_inside": round(h.stats.share_inside, 4),
             "share_settled": round(h.share_settled, 4)}
 
@@ -188,7 +189,7 @@ def _write_amp_summary(tables, window, days, ingested, rewritten) -> dict:
     out = {"days": days, "mb_per_day": round(ingested / days / MB, 2), "ingested_mb": round(ingested / MB, 1),
            "window_scaled": [window.min_size, window.max_size]}
     for k, p in tables.items():
-        h = table_health(str(p), window.min_size, window.max_size)
+        h = table_health(str(p), window)
         out[k] = {"write_amplification": round(rewritten[k] / max(ingested, 1), 2),
                   "rewritten_mb": round(rewritten[k] / MB, 1), "final_files": h.stats.files,
                   "final_sizes_mb": sorted(round(x / MB, 2) for x in table_files_sizes(p)),

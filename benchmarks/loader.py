@@ -142,7 +142,6 @@ def run_anchor(anchor: Path, paths: list, work: Path, skip_hf: bool) -> list:
     folder.mkdir(parents=True, exist_ok=True)
     for i, p in enumerate(paths):
         os.symlink(p, folder / f"{i:06d}.parquet")
-    env = dict(os.environ)
     if skip_hf:
         return [{"case": "anchor skipped (needs datasets)"}]
     done = subprocess.run([sys.executable, str(anchor), str(folder)], capture_output=True, text=True, timeout=900)

@@ -14,20 +14,26 @@ import argparse
 import json
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from pipeline_opt.cluster import StandaloneCluster, cluster_confs, driver_args, run_json, store_env
-from pipeline_opt.storage import ObjectStore, StorageError, explain, preflight
-from tests.harness.moto_server import MotoServer
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline_opt.spark import cluster_confs  # noqa: E402
+from pipeline_opt.storage import ObjectStore, StorageError, explain, preflight  # noqa: E402
+from tests.harness.driver_process import driver_args, run_json  # noqa: E402
+from tests.harness.moto_server import MotoServer  # noqa: E402
+from tests.harness.standalone import StandaloneCluster  # noqa: E402
 
 NUMERIC = ["l_orderkey", "l_partkey", "l_suppkey", "l_linenumber", "l_quantity", "l_extendedprice",
            "l_discount", "l_tax"]
 
 
 def drive(master: str, steps: list[dict], store: ObjectStore | None = None, conf: dict | None = None) -> dict:
-    env = store_env(store) if store is not None else {}
+    env = store.to_env() if store is not None else {}
     start = time.perf_counter()
     out = run_json(driver_args(master, steps, conf), env=env, timeout_s=1800)
     return {**out, "wall_s": round(time.perf_counter() - start, 2)}
@@ -84,7 +90,7 @@ def bad_input(server: MotoServer, store: ObjectStore) -> list[dict]:
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from pipeline_opt.cluster import free_port
+    from tests.harness.driver_process import free_port
 
     cases = [("unreachable endpoint", ObjectStore(endpoint=f"http://127.0.0.1:{free_port()}", access_key_id="AK",
                                                   secret_access_key="SK", connect_timeout_s=1, attempts=1),

@@ -45,7 +45,8 @@ def measure(shape: ModelShape, plan: Plan, device: str, warm: int, steps: int, s
     torch.manual_seed(0)
     model = shape.build()
     trainer = Trainer(model, [plan], lr=1e-4, device=device, compile_step=not small, measure_every=0)
-    batch = {"tokens": torch.randint(0, shape.vocab, (shape.batch, shape.seq), generator=torch.Generator().manual_seed(0))}
+    batch = {"tokens": torch.randint(0, shape.vocab, (shape.batch, shape.seq),
+                                     generator=torch.Generator().manual_seed(0))}
     losses, times = [], []
     for i in range(warm + steps):
         trainer.measure_every = 1 if i == warm - 1 else 0  # memory of a steady-state step (state exists)
@@ -76,9 +77,9 @@ def run(small: bool, out: Path, deadline_s: float, anchor: str | None) -> dict:
     shape = SMALL_SHAPE if small else GPU_SHAPE
     warm, steps = (2, 3) if small else (3, 8)
     names = list(SMALL_PLANS if small else GPU_PLANS)
-    result = {"device": torch.cuda.get_device_name() if device == "cuda" else f"cpu ({platform.processor() or 'x86_64'})",
-              "torch": torch.__version__, "small": small, "shape": shape.__dict__, "warm_steps": warm,
-              "timed_steps": steps, "plans": [], "failed": [], "skipped": []}
+    device_name = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({platform.processor() or 'x86_64'})"
+    result = {"device": device_name, "torch": torch.__version__, "small": small, "shape": shape.__dict__,
+              "warm_steps": warm, "timed_steps": steps, "plans": [], "failed": [], "skipped": []}
     start = time.monotonic()
     planned = choose(shape, None, device)
     fp32_pred = next(p for p in planned.candidates if p.plan == "fp32+none+adamw").peak_bytes
@@ -135,7 +136,8 @@ def _goals(result: dict, shape: ModelShape, device: str) -> None:
         pick = choose(shape, int(frac * base["peak_gib"] * 2**30), device).chosen
         m = measured.get(pick.plan) if pick else None
         result["goals"].append({"budget_x": frac, "goal_speed_x": goal, "chosen": pick.plan if pick else None,
-                                "measured_memory_x": m and m.get("memory_x"), "measured_speed_x": m and m.get("speed_x"),
+                                "measured_memory_x": m and m.get("memory_x"),
+                                "measured_speed_x": m and m.get("speed_x"),
                                 "met": bool(m and m["memory_x"] <= frac and m["speed_x"] >= goal)})
     errors = [abs(p["prediction_error"]) for p in result["plans"]]
     result["max_prediction_error"] = round(max(errors), 4) if errors else None
