@@ -3,6 +3,12 @@
 # MAGIC # Delta table health
 # MAGIC File-size health of the tables in `conf/tables.yml` (or of one table path), read from each table's Delta
 # MAGIC log. The widgets are the parameters of `pipeline-opt health`; same job as `jobs/health_report.py`.
+# MAGIC
+# MAGIC **The wheel on the cluster.** Run as a bundle job, the task installs it (`libraries: - whl: ../../dist/*.whl`,
+# MAGIC see `conf/databricks/`); its dependencies stay within the runtime's own pandas, numpy and pyarrow
+# MAGIC (`conf/runtimes/`). Run by hand, install the wheel the bundle uploaded first: `%pip install <bundle artifact
+# MAGIC path>/.internal/pipeline_opt-<version>-py3-none-any.whl` (or attach it as a cluster library). Tables are paths
+# MAGIC or catalog names (`main.sales.events`); leave `base_dir` empty for names.
 
 # COMMAND ----------
 

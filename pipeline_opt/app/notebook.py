@@ -3,7 +3,8 @@
 Invariants: a notebook declares one widget per job parameter (a true/false dropdown for a switch, a dropdown for a
 parameter with choices, text otherwise — comma-separated for a list), reads them back as text and runs the job
 through ``run_job`` with the notebook's own session, so a notebook gives what the CLI and spark-submit give for the
-same parameters; an empty widget means the parameter's default.
+same parameters; an empty widget means the parameter's default. A table widget takes a path or a catalog name; a
+runtime outside the tested set (``spark.TESTED_RUNTIMES``) is named in a warning when the widgets are declared.
 """
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from typing import Any
 
 from pipeline_opt.app.jobs import find_job
 from pipeline_opt.output import to_jsonable
+from pipeline_opt.spark import check_runtime, is_databricks
 
 
 def job_widgets(dbutils, name: str, **defaults: Any) -> dict[str, str]:
     """Declare the widgets of job ``name`` (``defaults`` pre-fill some) and return their current values."""
     spec = find_job(name)
+    if is_databricks():
+        check_runtime()
     widgets = dbutils.widgets
     for p in spec.params:
         label = f"{p.name}: {p.help}"[:80]

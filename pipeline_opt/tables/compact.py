@@ -6,7 +6,9 @@ a kill loses at most the batch in flight, which never committed; a concurrent-mo
 batch from the new log and retries with backoff, so a rival compaction's work is skipped, not repeated;
 idempotent — the plan never selects files at or above the window floor, so a second run rewrites 0 bytes.
 The OPTIMIZE knobs are session confs of a child session (``spark.newSession()``), so concurrent runs in one
-application do not see each other's settings.
+application do not see each other's settings; on Spark Connect, which has no child sessions, they are set on the
+caller's session and put back when the run ends. The table is addressed by catalog name or path (``TableRef``): SQL
+names it, the plan reads its location's log.
 """
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable, Optional
 
-from pipeline_opt.delta import Snapshot, read_snapshot
+from pipeline_opt.delta import Snapshot, TableLike, TableRef, read_snapshot, table_ref
 from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.output import to_jsonable
-from pipeline_opt.sql import delta_ref, partition_predicate, quote_ident
+from pipeline_opt.spark import scoped_session
+from pipeline_opt.sql import partition_predicate, quote_ident
 from pipeline_opt.tables.options import CompactOptions
 from pipeline_opt.tables.plan import CompactionPlan, PartitionPlan, plan_compaction
 from pipeline_opt.tables.settings import Window
@@ -30,6 +33,8 @@ from pipeline_opt.units import format_size
 _CONFLICT = re.compile(r"(DELTA_CONCURRENT_[A-Z_]+|DELTA_METADATA_CHANGED|DELTA_PROTOCOL_CHANGED|"
                        r"Concurrent\w+Exception|MetadataChangedException|ProtocolChangedException)")
 _CONF = "spark.databricks.delta.optimize."
+_RUN_ID = "spark.databricks.delta.commitInfo.userMetadata"
+_KEYS = (_CONF + "minFileSize", _CONF + "maxFileSize", _CONF + "maxDeletedRowsRatio", _RUN_ID)
 
 
 class BatchKind(StrEnum):
@@ -114,38 +119,40 @@ class CompactionResult:
                           f"{s['share_inside_before']:.0%} → {s['share_inside_after']:.0%}"])
 
 
-def compact_table(spark, path: str, options: CompactOptions, dry_run: bool = False,
+def compact_table(spark, path: TableLike, options: CompactOptions, dry_run: bool = False,
                   progress: Callable[[str], None] = lambda msg: None) -> CompactionResult:
     """Plan, then (unless ``dry_run``) compact the table batch by batch, verifying each commit."""
     start = time.monotonic()
-    files = check_options(path, options)
-    plan = _plan(path, options, files)
-    result = CompactionResult(str(path), dry_run, plan, rows_before=_live_rows(files),
+    ref = table_ref(path)
+    files = check_options(ref.location, options)
+    plan = _plan(ref.location, options, files)
+    result = CompactionResult(ref.label, dry_run, plan, rows_before=_live_rows(files),
                               share_inside_before=_share_inside(files, options.window))
     progress(f"planned: {len(plan.to_rewrite)} partitions, {format_size(plan.bytes_to_rewrite)} to rewrite")
     if not dry_run and plan.to_rewrite:
-        session = spark.newSession()
-        _set_confs(session, plan, options)
-        batches = [(BatchKind.OPTIMIZE, b) for b in _batches(plan.to_rewrite, options.batch_bytes)]
-        batches += [(BatchKind.PURGE, b) for b in _batches([p for p in plan.to_rewrite if p.purges],
-                                                           options.batch_bytes)]
-        for n, (kind, batch) in enumerate(batches, 1):
-            tag = f"batch {n}/{len(batches)}"
-            result.batches.append(_run_batch(session, path, kind, batch, plan, options, result.conflicts, tag,
-                                             progress))
-    after = read_snapshot(path) if not dry_run else files
+        with scoped_session(spark, _KEYS) as session:
+            _set_confs(session, plan, options)
+            batches = [(BatchKind.OPTIMIZE, b) for b in _batches(plan.to_rewrite, options.batch_bytes)]
+            batches += [(BatchKind.PURGE, b) for b in _batches([p for p in plan.to_rewrite if p.purges],
+                                                               options.batch_bytes)]
+            for n, (kind, batch) in enumerate(batches, 1):
+                tag = f"batch {n}/{len(batches)}"
+                result.batches.append(_run_batch(session, ref, kind, batch, plan, options, result.conflicts, tag,
+                                                 progress))
+    after = read_snapshot(ref.location) if not dry_run else files
     result.rows_after, result.share_inside_after = _live_rows(after), _share_inside(after, options.window)
     result.duration_s = time.monotonic() - start
     return result
 
 
-def check_options(path: str, options: CompactOptions) -> Snapshot:
+def check_options(path: TableLike, options: CompactOptions) -> Snapshot:
     """The table's latest snapshot, once the options are known to fit it: ordering columns are data columns and the
     partition filter names partition columns (so a caller can check every table before starting Spark)."""
-    files = read_snapshot(path)
+    ref = table_ref(path)
+    files = read_snapshot(ref.location)
     for column in options.zorder_by + options.cluster_by:
         if column not in files.columns or column in files.partition_columns:
-            raise PipelineOptError(f"{path}: cannot order by {column!r}; data columns: "
+            raise PipelineOptError(f"{ref.label}: cannot order by {column!r}; data columns: "
                                    f"{[c for c in files.columns if c not in files.partition_columns]}")
     if options.partition_filter is not None:
         options.partition_filter.check_columns(files.partition_columns)
@@ -160,9 +167,12 @@ def _plan(path: str, options: CompactOptions, files=None) -> CompactionPlan:
 def _set_confs(session, plan: CompactionPlan, options: CompactOptions) -> None:
     # Only files below the window floor are candidates (no re-packing of files that already meet their target);
     # bins are filled up to the planned target.
-    session.conf.set(_CONF + "minFileSize", str(plan.min_size))
-    session.conf.set(_CONF + "maxFileSize", str(plan.target))
-    session.conf.set(_CONF + "maxDeletedRowsRatio", str(options.max_deleted_ratio))
+    for key, value in ((_KEYS[0], plan.min_size), (_KEYS[1], plan.target), (_KEYS[2], options.max_deleted_ratio)):
+        try:
+            session.conf.set(key, str(value))
+        except Exception as e:  # serverless compute allows only a few session confs
+            raise PipelineOptError(f"this Spark session refuses {key} ({str(e).splitlines()[0][:160]}): compaction "
+                                   "needs it to bound OPTIMIZE to the plan; run it on a job cluster") from None
 
 
 def _batches(partitions: list[PartitionPlan], batch_bytes: int) -> list[list[PartitionPlan]]:
@@ -178,19 +188,19 @@ def _batches(partitions: list[PartitionPlan], batch_bytes: int) -> list[list[Par
     return batches + ([current] if current else [])
 
 
-def _run_batch(session, path, kind, batch, plan, options, conflicts, tag, progress) -> BatchResult:
+def _run_batch(session, ref, kind, batch, plan, options, conflicts, tag, progress) -> BatchResult:
     t0 = time.monotonic()
     labels = [p.label for p in batch]
     for attempt in range(1, options.retries + 2):
         if attempt > 1:  # a rival commit changed the log: plan these partitions again from scratch
-            batch = _replan(path, options, batch, kind)
+            batch = _replan(ref, options, batch, kind)
             if not batch:
                 progress(f"{tag}: nothing left to do after a concurrent commit")
                 return BatchResult(labels, None, attempts=attempt, skipped="done by a concurrent commit",
                                    seconds=time.monotonic() - t0)
         try:
             progress(f"{tag}: {kind} {len(batch)} partition(s), attempt {attempt}")
-            result = _optimize(session, path, kind, batch, plan, options)
+            result = _optimize(session, ref, kind, batch, plan, options)
         except Exception as e:  # noqa: BLE001 — only Delta's concurrency conflicts are retried
             conflict = _conflict_kind(e)
             if conflict is None or attempt > options.retries:
@@ -203,7 +213,7 @@ def _run_batch(session, path, kind, batch, plan, options, conflicts, tag, progre
         progress(f"{tag}: committed version {result.version}")
         if options.verify and result.version is not None:
             t_verify = time.monotonic()
-            result.verification = check_or_restore(session, path, result.version - 1, result.version,
+            result.verification = check_or_restore(session, ref, result.version - 1, result.version,
                                                    _where(plan, batch, options))
             result.verify_seconds = time.monotonic() - t_verify
             progress(f"{tag}: verified version {result.version} against {result.version - 1}")
@@ -212,22 +222,23 @@ def _run_batch(session, path, kind, batch, plan, options, conflicts, tag, progre
     raise AssertionError("unreachable")
 
 
-def _replan(path: str, options: CompactOptions, batch: list[PartitionPlan], kind: BatchKind) -> list[PartitionPlan]:
+def _replan(ref: TableRef, options: CompactOptions, batch: list[PartitionPlan], kind: BatchKind
+            ) -> list[PartitionPlan]:
     wanted = {tuple(p.values.items()) for p in batch}
-    fresh = [p for p in _plan(path, options).to_rewrite if kind is BatchKind.OPTIMIZE or p.purges]
+    fresh = [p for p in _plan(ref.location, options).to_rewrite if kind is BatchKind.OPTIMIZE or p.purges]
     return [p for p in fresh if tuple(p.values.items()) in wanted]
 
 
-def _optimize(session, path: str, kind: BatchKind, batch: list[PartitionPlan], plan: CompactionPlan,
+def _optimize(session, ref: TableRef, kind: BatchKind, batch: list[PartitionPlan], plan: CompactionPlan,
               options: CompactOptions) -> BatchResult:
     """One OPTIMIZE (or, for deletion-vector-heavy partitions, ``REORG … APPLY (PURGE)``) commit."""
     run_id = f"pipeline_opt-compact-{uuid.uuid4()}"
-    session.conf.set("spark.databricks.delta.commitInfo.userMetadata", run_id)
+    session.conf.set(_RUN_ID, run_id)
     # OSS OPTIMIZE leaves large files with many deleted rows alone; Delta's REORG PURGE rewrites them.
-    sql = f"{'OPTIMIZE' if kind is BatchKind.OPTIMIZE else 'REORG TABLE'} {delta_ref(path)}"
+    sql = f"{'OPTIMIZE' if kind is BatchKind.OPTIMIZE else 'REORG TABLE'} {ref.sql}"
     where = _where(plan, batch, options)
     if options.cluster_by and kind is BatchKind.OPTIMIZE:
-        _ensure_clustering(session, path, options.cluster_by)
+        _ensure_clustering(session, ref, options.cluster_by)
     elif where:
         sql += " WHERE " + where
     if kind is BatchKind.PURGE:
@@ -235,7 +246,7 @@ def _optimize(session, path: str, kind: BatchKind, batch: list[PartitionPlan], p
     elif options.zorder_by:
         sql += " ZORDER BY (" + ", ".join(quote_ident(c) for c in options.zorder_by) + ")"
     metrics = session.sql(sql).collect()[0]["metrics"]
-    version = _commit_version(session, path, run_id) if metrics["numFilesRemoved"] else None
+    version = _commit_version(session, ref, run_id) if metrics["numFilesRemoved"] else None
     return BatchResult([], version, int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"]),
                        int(metrics["filesRemoved"]["totalSize"] or 0), int(metrics["filesAdded"]["totalSize"] or 0))
 
@@ -247,17 +258,17 @@ def _where(plan: CompactionPlan, batch: list[PartitionPlan], options: CompactOpt
     return " OR ".join(f"({partition_predicate(p.values)})" for p in batch)
 
 
-def _ensure_clustering(session, path: str, columns: list[str]) -> None:
+def _ensure_clustering(session, ref: TableRef, columns: list[str]) -> None:
     """Liquid clustering replaces partition filters: OPTIMIZE then clusters the whole table by ``columns``."""
-    detail = session.sql(f"DESCRIBE DETAIL {delta_ref(path)}").collect()[0]
+    detail = session.sql(f"DESCRIBE DETAIL {ref.sql}").collect()[0]
     if list(detail["clusteringColumns"] or []) != list(columns):
-        session.sql(f"ALTER TABLE {delta_ref(path)} CLUSTER BY (" + ", ".join(quote_ident(c) for c in columns) + ")")
+        session.sql(f"ALTER TABLE {ref.sql} CLUSTER BY (" + ", ".join(quote_ident(c) for c in columns) + ")")
 
 
-def _commit_version(session, path: str, run_id: str) -> int:
+def _commit_version(session, ref: TableRef, run_id: str) -> int:
     """The version our OPTIMIZE committed, found by its run id (rival commits may have landed meanwhile)."""
-    found = find_commit(session, path, run_id)
-    return current_version(session, path) if found is None else found
+    found = find_commit(session, ref, run_id)
+    return current_version(session, ref) if found is None else found
 
 
 def _conflict_kind(error: Exception) -> Optional[str]:

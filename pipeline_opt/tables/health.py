@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from pipeline_opt.delta import Snapshot, read_snapshot
+from pipeline_opt.delta import Snapshot, TableLike, read_snapshot, table_ref
 from pipeline_opt.tables.settings import DEFAULT_WINDOW, Window
 from pipeline_opt.units import format_size
 
@@ -114,16 +114,18 @@ class TableHealth:
         return "\n".join(lines)
 
 
-def table_health(path: str, window: Window = DEFAULT_WINDOW, version: Optional[int] = None,
+def table_health(path: TableLike, window: Window = DEFAULT_WINDOW, version: Optional[int] = None,
                  storage_options=None, snapshot: Optional[Snapshot] = None) -> TableHealth:
-    """Health of the table at ``path`` (latest version unless ``version``; ``snapshot`` when already read)."""
-    snap = snapshot or read_snapshot(path, version=version, storage_options=storage_options)
+    """Health of the table at ``path`` (latest version unless ``version``; ``snapshot`` when already read); a
+    ``TableRef`` of a catalog table is read at its location and reported by its name."""
+    ref = table_ref(path)
+    snap = snapshot or read_snapshot(ref.location, version=version, storage_options=storage_options)
     lo, hi = window.min_size, window.max_size
     partitions = []
     if snap.partition_columns:
         partitions = [PartitionHealth(snap.values(key), SizeStats.of(snap.sizes[idx], snap.rows[idx],
                                                                       snap.deleted[idx], lo, hi))
                       for key, idx in snap.groups.items()]
-    return TableHealth(str(path), snap.version, list(snap.partition_columns), lo, hi,
+    return TableHealth(ref.label, snap.version, list(snap.partition_columns), lo, hi,
                        SizeStats.of(snap.sizes, snap.rows, snap.deleted, lo, hi), partitions)
 

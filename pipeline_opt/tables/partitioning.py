@@ -83,20 +83,21 @@ class PartitioningAdvice:
         return "\n".join(lines)
 
 
-def advise(spark, path: str, predicates: Optional[list[str]] = None,
+def advise(spark, path, predicates: Optional[list[str]] = None,
            min_table_bytes: int = PARTITION_MIN_TABLE_BYTES,
            min_partition_bytes: int = PARTITION_MIN_BYTES) -> PartitioningAdvice:
-    """Recommend a layout for the table at ``path``; ``predicates`` is a query log (None: no log).
+    """Recommend a layout for the table at ``path`` (a path, or a resolved ``TableRef``); ``predicates`` is a query
+    log (None: no log).
 
     The two size floors are the guidance's; tests lower them to exercise the large-table rules on small tables.
     """
-    from pipeline_opt.delta import check_table_path
+    from pipeline_opt.delta import TableRef, check_table_path
     from pipeline_opt.tables.health import table_health
 
-    path = check_table_path(path)
-    health = table_health(path)
-    detail = _describe_detail(spark, path)
-    columns = _column_facts(spark, path, detail["properties"])
+    ref = path if isinstance(path, TableRef) else TableRef(check_table_path(path))
+    health = table_health(ref.location)
+    detail = _describe_detail(spark, ref)
+    columns = _column_facts(spark, ref, detail["properties"])
     counts = filter_counts(predicates or [], [c.name for c in columns])
     for c in columns:
         c.filtered = counts.get(c.name, 0)
@@ -105,7 +106,7 @@ def advise(spark, path: str, predicates: Optional[list[str]] = None,
     partition_by = _partition_columns(health, columns, predicates is not None, reasons, floors)
     keys = _cluster_columns(columns, partition_by, len(predicates) if predicates is not None else None, reasons)
     return PartitioningAdvice(
-        path, health.version, health.stats.bytes, health.stats.rows, health.stats.files,
+        ref.label, health.version, health.stats.bytes, health.stats.rows, health.stats.files,
         None if predicates is None else len(predicates), list(health.partition_columns), detail["clustering"],
         partition_by, [] if partition_by else keys, keys if partition_by else [], reasons, columns)
 
@@ -172,20 +173,18 @@ def _cluster_columns(columns: list[ColumnFacts], partition_by: list[str], querie
     return keys
 
 
-def _describe_detail(spark, path: str) -> dict:
-    from pipeline_opt.sql import delta_ref
-
-    row = spark.sql(f"DESCRIBE DETAIL {delta_ref(path)}").collect()[0].asDict()
+def _describe_detail(spark, ref) -> dict:
+    row = spark.sql(f"DESCRIBE DETAIL {ref.sql}").collect()[0].asDict()
     return {"clustering": list(row.get("clusteringColumns") or []), "properties": dict(row.get("properties") or {})}
 
 
-def _column_facts(spark, path: str, properties: dict) -> list[ColumnFacts]:
+def _column_facts(spark, ref, properties: dict) -> list[ColumnFacts]:
     """Type, approximate distinct count and stats coverage of each top-level column (one Spark pass)."""
     from pyspark.sql import functions as F
 
     from pipeline_opt.sql import quote_ident
 
-    df = spark.read.format("delta").load(path)
+    df = spark.sql(ref.select())
     fields = df.schema.fields
     stats_cols = _stats_columns([f.name for f in fields], properties)
     aggs = [F.approx_count_distinct(F.col(quote_ident(f.name))).alias(f"d{i}")

@@ -3,7 +3,8 @@
 Invariants: read-only except ``restore``/``undo_rewrite``; a fingerprint is one Spark scan of one table version
 (time travel); equal data gives equal fingerprints whatever the file layout or row order; a lost, duplicated or
 altered row, a changed type or a changed null count changes it (checksums are order-free sums of 64-bit hashes,
-modulo 2⁶¹−1).
+modulo 2⁶¹−1). Every statement is SQL or DataFrame API that any session runs, Spark Connect included (``DESCRIBE
+HISTORY``, ``VERSION AS OF``, ``RESTORE``), and a table is addressed by catalog name or by path (``TableRef``).
 
 API (stable; the partitioning and maintenance code reuse it):
 
@@ -14,7 +15,9 @@ API (stable; the partitioning and maintenance code reuse it):
   1.x suite on the after-version against the before fingerprint (``before`` is a version number or a
   ``TableFingerprint`` taken earlier): row count equal, ordered column list equal, and per column type, null
   count and checksum equal. ``where`` (optional, from ``sql.partition_predicate``) limits both sides to the
-  rewritten partitions. ``VerifyResult.ok`` is the suite's verdict; ``failures`` names each failed check.
+  rewritten partitions. ``VerifyResult.ok`` is the suite's verdict; ``failures`` names each failed check. Where
+  great_expectations is not installed (it cannot be on Databricks Runtime 15.4, whose pydantic 1.10.6 it refuses),
+  the same five checks run built in on the same fingerprints (``VerifyResult.engine`` says which ran).
 - ``restore(spark, path, version)``: Delta ``RESTORE TABLE … TO VERSION AS OF``; returns the new version.
 - ``undo_rewrite(spark, path, rewrite_version) -> int``: puts back the content of ``rewrite_version - 1`` while
   keeping rows that blind appends committed after the rewrite (restore, then re-append them).
@@ -23,13 +26,13 @@ API (stable; the partitioning and maintenance code reuse it):
 """
 from __future__ import annotations
 
-import logging
-import os
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
+from pipeline_opt.delta import TableLike, TableRef, read_snapshot, table_ref
 from pipeline_opt.errors import PipelineOptError
-from pipeline_opt.sql import delta_ref, quote_ident
+from pipeline_opt.sql import quote_ident, sql_literal
+from pipeline_opt.tables.checks import ColumnFingerprint, TableFingerprint, compare
 
 _MOD = 2**61 - 1  # checksums are kept modulo a Mersenne prime so they fit a bigint and JSON exactly
 
@@ -41,25 +44,6 @@ class VerificationError(PipelineOptError):
 
 
 @dataclass
-class ColumnFingerprint:
-    name: str
-    type: str
-    nulls: int
-    checksum: int
-
-
-@dataclass
-class TableFingerprint:
-    version: int
-    rows: int
-    row_checksum: int
-    columns: list[ColumnFingerprint] = field(default_factory=list)
-
-    def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
-
-
-@dataclass
 class VerifyResult:
     path: str
     before_version: int
@@ -68,26 +52,24 @@ class VerifyResult:
     checks: int
     failures: list[str] = field(default_factory=list)
     restored_to: Optional[int] = None
+    engine: str = "great_expectations"  # or "builtin": the same checks, without great_expectations installed
 
 
-def read_version(spark, path: str, version: Optional[int] = None):
-    """The table at ``version`` as a DataFrame (Delta time travel; latest when None)."""
-    reader = spark.read.format("delta")
-    if version is not None:
-        reader = reader.option("versionAsOf", int(version))
-    return reader.load(str(path))
+def read_version(spark, path: TableLike, version: Optional[int] = None):
+    """The table at ``version`` as a DataFrame (Delta time travel, ``VERSION AS OF``; latest when None)."""
+    return spark.sql(table_ref(path).select(version))
 
 
-def history(spark, path: str, limit: int):
+def history(spark, path: TableLike, limit: int):
     """The newest ``limit`` commits of the table (``DESCRIBE HISTORY``, which every Spark session can run)."""
-    return spark.sql(f"DESCRIBE HISTORY {delta_ref(path)} LIMIT {int(limit)}")
+    return spark.sql(f"DESCRIBE HISTORY {table_ref(path).sql} LIMIT {int(limit)}")
 
 
-def current_version(spark, path: str) -> int:
+def current_version(spark, path: TableLike) -> int:
     return int(history(spark, path, 1).collect()[0]["version"])
 
 
-def find_commit(spark, path: str, user_metadata: str, search: int = 50) -> Optional[int]:
+def find_commit(spark, path: TableLike, user_metadata: str, search: int = 50) -> Optional[int]:
     """The version among the newest ``search`` commits whose ``userMetadata`` is ``user_metadata``."""
     for row in history(spark, path, search).select("version", "userMetadata").collect():
         if row["userMetadata"] == user_metadata:
@@ -95,7 +77,8 @@ def find_commit(spark, path: str, user_metadata: str, search: int = 50) -> Optio
     return None
 
 
-def fingerprint(spark, path: str, version: Optional[int] = None, where: Optional[str] = None) -> TableFingerprint:
+def fingerprint(spark, path: TableLike, version: Optional[int] = None, where: Optional[str] = None
+                ) -> TableFingerprint:
     """Fingerprint of the table at ``version``: one aggregation over all rows (those matching ``where``, a
     predicate built by ``sql.partition_predicate`` — never user text — to fingerprint only touched partitions)."""
     from pyspark.sql import functions as F
@@ -138,78 +121,24 @@ def _checksum(row, name: str) -> int:
     return sum(int(row[f"{name}_{k}"] or 0) << (16 * k) for k in range(4)) % _MOD
 
 
-def verify_rewrite(spark, path: str, before: Union[int, TableFingerprint], after_version: int,
+def verify_rewrite(spark, path: TableLike, before: Union[int, TableFingerprint], after_version: int,
                    where: Optional[str] = None) -> VerifyResult:
     """Run the GX suite on ``after_version`` against the ``before`` fingerprint (or version); ``where`` limits
     both sides to the rewritten partitions (a rewrite that moved rows across partitions still fails)."""
     expected = before if isinstance(before, TableFingerprint) else fingerprint(spark, path, before, where)
     actual = fingerprint(spark, path, after_version, where)
-    comparison = _comparison_frame(spark, expected, actual)
     after_df = read_version(spark, path, after_version)
-    failures, checks = _run_suite(comparison, after_df.where(where) if where else after_df, expected)
-    return VerifyResult(str(path), expected.version, actual.version, not failures, checks, failures)
+    failures, checks, engine = compare(spark, expected, actual, after_df.where(where) if where else after_df)
+    return VerifyResult(str(path), expected.version, actual.version, not failures, checks, failures, engine=engine)
 
 
-def _comparison_frame(spark, expected: TableFingerprint, actual: TableFingerprint):
-    """One row per column (plus ``*`` for whole rows): before and after type, null count and checksum."""
-    after = {c.name: c for c in actual.columns}
-    rows = [("*", "row", "row", expected.rows, actual.rows, expected.row_checksum, actual.row_checksum)]
-    for c in expected.columns:
-        a = after.get(c.name)
-        rows.append((c.name, c.type, a.type if a else "<missing>", c.nulls, a.nulls if a else -1,
-                     c.checksum, a.checksum if a else -1))
-    schema = ("column string, type_before string, type_after string, nulls_before long, nulls_after long, "
-              "checksum_before long, checksum_after long")
-    return spark.createDataFrame(rows, schema)
-
-
-def _run_suite(comparison, after_df, expected: TableFingerprint) -> tuple[list[str], int]:
-    """Validate with Great Expectations 1.x; returns (failure descriptions, number of checks)."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    import great_expectations as gx
-    import great_expectations.expectations as gxe
-
-    context = gx.get_context(mode="ephemeral")
-    source = context.data_sources.add_spark("pipeline_opt_verify")
-    suites: dict[str, tuple[Any, list[gxe.Expectation]]] = {
-        "table": (after_df, [gxe.ExpectTableRowCountToEqual(value=expected.rows),
-                             gxe.ExpectTableColumnsToMatchOrderedList(column_list=expected.column_names())]),
-        "columns": (comparison, [gxe.ExpectColumnPairValuesToBeEqual(column_A=f"{k}_before", column_B=f"{k}_after")
-                                 for k in ("type", "nulls", "checksum")]),
-    }
-    failures, checks = [], 0
-    for name, (df, expectations) in suites.items():
-        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
-        suite = context.suites.add(gx.ExpectationSuite(name=f"rewrite_{name}", expectations=expectations))
-        vd = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
-        result = vd.run(batch_parameters={"dataframe": df}, result_format="COMPLETE")
-        for r in result.results:
-            checks += 1
-            if not r.success:
-                failures.append(_describe(r, comparison))
-    return failures, checks
-
-
-def _describe(r, comparison) -> str:
-    cfg = r.expectation_config
-    kind, kwargs = cfg.type, {k: v for k, v in cfg.kwargs.items() if k != "batch_id"}
-    if kind == "expect_column_pair_values_to_be_equal":
-        a, b = kwargs["column_A"], kwargs["column_B"]
-        bad = [f"{row['column']}: {row[a]} != {row[b]}"
-               for row in comparison.where(f"{quote_ident(a)} <> {quote_ident(b)}").collect()]
-        return f"{a.removesuffix('_before')} differs: " + "; ".join(bad)
-    observed = (r.result or {}).get("observed_value")
-    return f"{kind} {kwargs} failed (observed {observed!r})"
-
-
-def restore(spark, path: str, version: int) -> int:
+def restore(spark, path: TableLike, version: int) -> int:
     """Delta ``RESTORE`` of the table to ``version``; returns the version the restore committed."""
-    spark.sql(f"RESTORE TABLE {delta_ref(path)} TO VERSION AS OF {int(version)}")
+    spark.sql(f"RESTORE TABLE {table_ref(path).sql} TO VERSION AS OF {int(version)}")
     return current_version(spark, path)
 
 
-def undo_rewrite(spark, path: str, rewrite_version: int) -> int:
+def undo_rewrite(spark, path: TableLike, rewrite_version: int) -> int:
     """Put back the content of ``rewrite_version - 1``, keeping rows appended by later commits.
 
     Only blind appends may follow the rewrite (anything else refuses, naming the version to restore by hand):
@@ -221,30 +150,36 @@ def undo_rewrite(spark, path: str, rewrite_version: int) -> int:
     if not_appends:
         raise VerificationError(f"{path}: rewrite at version {rewrite_version} changed data and later commits "
                                 f"{not_appends} are not appends; restore version {rewrite_version - 1} by hand")
-    appended = _appended_rows(spark, path, rewrite_version, latest) if later else None
+    appended = _appended_rows(spark, table_ref(path), rewrite_version, latest) if later else None
+    has_rows = appended is not None and bool(appended.take(1))
     restored = restore(spark, path, rewrite_version - 1)
-    if appended is not None and appended.take(1):
-        appended.write.format("delta").mode("append").save(str(path))
+    if appended is not None and has_rows:
+        _append(appended, table_ref(path))
         restored = current_version(spark, path)
     return restored
 
 
-def _appended_rows(spark, path: str, since: int, latest: int):
-    """Rows of the data files live at ``latest`` but not at ``since``, materialized (the restore replaces them)."""
-
-    from pyspark.sql import functions as F
-
-    from pipeline_opt.delta import read_snapshot
-
-    names = {p.rsplit("/", 1)[-1] for p in set(read_snapshot(path, latest).paths) - set(
-        read_snapshot(path, since).paths)}
-    df = read_version(spark, path, latest)
-    file_name = F.element_at(F.split(F.col("_metadata.file_path"), "/"), -1)
-    return df.where(file_name.isin(sorted(names))).select(*[F.col(quote_ident(c)) for c in df.columns]) \
-        .localCheckpoint()
+def _appended_rows(spark, ref: TableRef, since: int, latest: int):
+    """Rows of the data files live at ``latest`` but not at ``since``: a time-travel read pinned to ``latest``, so
+    it still reads them after the restore (RESTORE keeps the files; only VACUUM deletes them)."""
+    names = sorted({p.rsplit("/", 1)[-1] for p in set(read_snapshot(ref.location, latest).paths)
+                    - set(read_snapshot(ref.location, since).paths)})
+    columns = read_version(spark, ref, latest).columns
+    wanted = ", ".join(sql_literal(n) for n in names) or "NULL"
+    return spark.sql(f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM {ref.sql} VERSION AS OF "
+                     f"{int(latest)} WHERE element_at(split(_metadata.file_path, '/'), -1) IN ({wanted})")
 
 
-def _later_operations(spark, path: str, after: int, latest: int) -> list[tuple[int, str]]:
+def _append(rows, ref: TableRef) -> None:
+    """A blind append of ``rows``: by catalog name for a named table (path writes to managed tables are refused)."""
+    writer = rows.write.format("delta").mode("append")
+    if ref.name:
+        writer.saveAsTable(ref.sql)
+    else:
+        writer.save(ref.location)
+
+
+def _later_operations(spark, path: TableLike, after: int, latest: int) -> list[tuple[int, str]]:
     hist = history(spark, path, max(latest - after, 1)).collect()
     return sorted((int(h["version"]), str(h["operation"]) + ":" + str((h["operationParameters"] or {}).get("mode")))
                   for h in hist if int(h["version"]) > after)
@@ -255,7 +190,7 @@ def _is_append(op: str) -> bool:
     return name in ("WRITE", "STREAMING UPDATE") and mode in ("Append", "None")
 
 
-def check_or_restore(spark, path: str, before: Union[int, TableFingerprint], rewrite_version: int,
+def check_or_restore(spark, path: TableLike, before: Union[int, TableFingerprint], rewrite_version: int,
                      where: Optional[str] = None) -> VerifyResult:
     """Verify ``rewrite_version`` against ``before``; on a mismatch undo it and raise ``VerificationError``."""
     result = verify_rewrite(spark, path, before, rewrite_version, where)

@@ -1,15 +1,19 @@
-"""The loader job: ``stream`` one epoch of a Delta table through the loader and report what was delivered."""
+"""The loader job: ``stream`` one epoch of a Delta table through the loader and report what was delivered.
+
+A catalog table name is resolved once through Spark to its location, which the loader reads (no JVM for a path).
+"""
 from __future__ import annotations
 
 import time
 
 from pipeline_opt.app.job import Context, Param, columns, count, job
-from pipeline_opt.app.selection import storage_options
+from pipeline_opt.app.selection import resolve, storage_options
 from pipeline_opt.storage import for_engine
 
 
 @job("stream", "stream one epoch of a Delta table into torch batches and report the facts",
-     Param("path", "Delta table path or URI", positional=True, required=True),
+     Param("path", "Delta table path or URI, or catalog name (db.table, catalog.schema.table)", positional=True,
+           required=True),
      Param("columns", "comma-separated columns (default: every numeric column)", columns),
      Param("batch_size", "rows per batch", int, default=1024),
      Param("shuffle", "seeded two-level shuffle", flag=True),
@@ -23,7 +27,7 @@ from pipeline_opt.storage import for_engine
 def stream(ctx: Context, args) -> dict:
     from pipeline_opt.loader import DeltaDataset, DeltaLoader
 
-    path = for_engine(args.path, "delta-rs")
+    path = for_engine(resolve(args.path, lambda: ctx.spark).location, "delta-rs")
     started = time.perf_counter()
     ds = DeltaDataset(path, columns=args.columns or None, batch_size=args.batch_size, shuffle=args.shuffle,
                       seed=args.seed, version=args.version, rank=args.rank, world_size=args.world_size,

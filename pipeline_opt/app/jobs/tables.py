@@ -1,13 +1,15 @@
 """Table jobs: ``health``, ``compact``, ``schedule``, ``fingerprint`` and ``copy``.
 
 Invariants: every input is checked before a Spark session starts; ``health``, ``schedule`` and ``compact
---dry-run`` read only Delta logs and never start a JVM; ``compact`` with a config first ranks the tables
-(``schedule``) and compacts those worth it (``--all``: every chosen table), one result per table.
+--dry-run`` read only Delta logs and start Spark only to resolve a catalog table name; ``compact`` with a config first
+ranks the tables (``schedule``) and compacts those worth it (``--all``: every chosen table), one result per table.
+A table is a path or a catalog name (``db.t``, ``cat.db.t``): SQL addresses it by name, the log reader by location.
 """
 from __future__ import annotations
 
 from pipeline_opt.app.job import Context, Param, columns, count, job, size
-from pipeline_opt.app.selection import choose_tables, per_table, storage_options, writing
+from pipeline_opt.app.selection import choose_tables, per_table, resolve, storage_options, writing
+from pipeline_opt.delta import TableRef
 from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.storage import for_engine
 from pipeline_opt.tables.compact import CompactionResult, check_options, compact_table
@@ -15,7 +17,7 @@ from pipeline_opt.tables.health import table_health
 from pipeline_opt.tables.options import compact_options
 from pipeline_opt.tables.schedule import rank_tables
 
-PATH = Param("path", "Delta table path or URI", positional=True)
+PATH = Param("path", "Delta table path or URI, or catalog name (db.table, catalog.schema.table)", positional=True)
 CONFIG = Param("config", "conf/tables.yml: act on its tables instead of one path")
 TABLE = Param("table", "with --config: only this table (repeatable)", repeat=True)
 BASE_DIR = Param("base_dir", "with --config: resolve relative table paths against this folder or URI")
@@ -28,14 +30,15 @@ TABLE_SELECTION = (PATH, CONFIG, TABLE, BASE_DIR)
 @job("health", "file-size health of a Delta table (or of every configured table), from its log only",
      *TABLE_SELECTION, MIN_SIZE, MAX_SIZE, Param("version", "table version (default latest)", count))
 def health(ctx: Context, args):
-    chosen = choose_tables(args)
+    chosen = choose_tables(args, lambda: ctx.spark)
     if args.version is not None and chosen.from_config:
         raise PipelineOptError("--version applies to one table path, not to --config")
     results = []
-    for t in chosen.tables:
+    for t, ref in chosen.items():
         window = chosen.config.window(t).with_overrides(args.min_file_size, args.max_file_size)
-        path = for_engine(t.path, "delta-rs")
-        results.append(table_health(path, window, version=args.version, storage_options=storage_options(path)))
+        path = for_engine(ref.location, "delta-rs")
+        results.append(table_health(ref.with_location(path), window, version=args.version,
+                                    storage_options=storage_options(path)))
     return per_table(chosen, results)
 
 
@@ -49,13 +52,14 @@ def health(ctx: Context, args):
      Param("zorder_by", "comma-separated columns to Z-order by", columns),
      Param("no_verify", "skip the verification suite (not recommended)", flag=True))
 def compact(ctx: Context, args):
-    chosen = choose_tables(args)
+    chosen = choose_tables(args, lambda: ctx.spark)
+    refs = {t.name: ref for t, ref in chosen.items()}
     jobs = [(t, compact_options(chosen.config, t if chosen.from_config else None, min_file_size=args.min_file_size,
                                 max_file_size=args.max_file_size, target_file_size=args.target_file_size,
                                 partition_filter=args.partition_filter, zorder_by=args.zorder_by,
                                 verify=not args.no_verify)) for t in chosen.tables]
     for t, options in jobs:
-        check_options(t.path, options)  # every table's options fit it before Spark starts
+        check_options(refs[t.name], options)  # every table's options fit it before Spark starts
     worth = {t.name: "" for t, _ in jobs}
     if chosen.from_config and not args.all:
         ranked = rank_tables(args.config, [(t.name, t.path, o) for t, o in jobs], args.access_log)
@@ -63,46 +67,49 @@ def compact(ctx: Context, args):
     spark = None if args.dry_run else ctx.spark  # a plan needs only the log
     results: list[dict[str, str] | CompactionResult] = []  # skipped tables as {path, skipped: why}
     for t, options in jobs:
+        ref = refs[t.name]
         if worth[t.name]:
-            results.append({"path": t.path, "skipped": worth[t.name]})
+            results.append({"path": ref.label, "skipped": worth[t.name]})
             continue
         if args.dry_run:
-            results.append(compact_table(None, t.path, options, dry_run=True, progress=ctx.progress))
+            results.append(compact_table(None, ref, options, dry_run=True, progress=ctx.progress))
             continue
-        with writing(spark, t.path):
-            results.append(compact_table(spark, for_engine(t.path, "spark"), options, progress=ctx.progress))
+        with writing(spark, ref.location):
+            results.append(compact_table(spark, _for_spark(ref), options, progress=ctx.progress))
     return per_table(chosen, results)
+
+
+def _for_spark(ref: TableRef) -> TableRef:
+    """A path table as Spark's hadoop-aws names it (``s3a://``); a named table is SQL's by its name anyway."""
+    return ref.with_location(for_engine(ref.location, "spark"))
 
 
 @job("schedule", "rank the configured tables by expected compaction benefit (reads only their logs)",
      Param("config", "tables config", required=True), TABLE, BASE_DIR, ACCESS_LOG)
 def schedule(ctx: Context, args):
-    chosen = choose_tables(args)
+    chosen = choose_tables(args, lambda: ctx.spark)
     jobs = [(t.name, t.path, compact_options(chosen.config, t)) for t in chosen.tables]
     return rank_tables(args.config, jobs, args.access_log)
 
 
 @job("fingerprint", "content fingerprint of a table version: rows, column types, null counts, checksums (Spark)",
-     Param("path", "Delta table path or URI", positional=True, required=True),
+     Param("path", "Delta table path or URI, or catalog name", positional=True, required=True),
      Param("version", "table version (default latest)", count))
 def fingerprint(ctx: Context, args):
-    from pipeline_opt.delta import check_table_path
     from pipeline_opt.tables.verify import fingerprint as table_fingerprint
 
-    return table_fingerprint(ctx.spark, for_engine(check_table_path(args.path), "spark"), args.version)
+    return table_fingerprint(ctx.spark, _for_spark(resolve(args.path, lambda: ctx.spark)), args.version)
 
 
 @job("copy", "write the latest snapshot of a Delta table as a new Delta table (one commit; Spark)",
-     Param("src", "source Delta table", positional=True, required=True),
+     Param("src", "source Delta table (path or catalog name)", positional=True, required=True),
      Param("dest", "new table's path or URI (must not exist)", positional=True, required=True),
      Param("partition_by", "comma-separated partition columns of the copy", columns))
 def copy(ctx: Context, args):
-    from pipeline_opt.delta import check_table_path
-
+    source = _for_spark(resolve(args.src, lambda: ctx.spark))
     spark, dest = ctx.spark, for_engine(args.dest, "spark")
-    source = for_engine(check_table_path(args.src), "spark")
     with writing(spark, args.dest):
-        writer = spark.read.format("delta").load(source).write.format("delta").mode("errorifexists")
+        writer = spark.sql(source.select()).write.format("delta").mode("errorifexists")
         if args.partition_by:
             writer = writer.partitionBy(*args.partition_by)
         writer.save(dest)
