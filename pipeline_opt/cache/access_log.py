@@ -3,7 +3,8 @@
 Invariants: an ``Access`` is one scan of one table by one query, in time order; Delta's own log-replay scans are not
 accesses; bytes come from the scan's "size of files read" metric when the log has it, else the table's current size
 from its Delta log (delta-rs), else the row is kept with ``bytes=0`` and the controller reports it as unsized.
-Unreadable input raises ``AccessLogError`` naming the file and the line.
+Unreadable input (not UTF-8, not JSON, JSON of the wrong shape or type, a time that is not a time, a size outside
+``0..MAX_SIZE``) raises ``AccessLogError`` naming the file and the line.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Iterable, Iterator
 
 from pipeline_opt.delta import read_snapshot
 from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.units import MAX_SIZE
 
 _LOCATION = re.compile(r"\[(?P<paths>[^\]]+)\]")
 _SCAN = "Scan "
@@ -60,7 +62,8 @@ def _lines(path: Path) -> Iterator[str]:
     codec = {"zstd": "zstd", "zst": "zstd", "lz4": "lz4", "gz": "gzip"}.get(name.rsplit(".", 1)[-1])
     if codec is None:
         with path.open("rb") as f:
-            yield from (line.decode("utf-8", "replace") for line in f)
+            for n, line in enumerate(f, 1):
+                yield _decoded(path, n, line)
         return
     import pyarrow as pa
 
@@ -69,7 +72,17 @@ def _lines(path: Path) -> Iterator[str]:
             data = _read_available(s)
     except (OSError, pa.ArrowException) as e:
         raise AccessLogError(f"{path}: cannot decompress {codec} event log: {e}") from None
-    yield from data.decode("utf-8", "replace").splitlines()
+    for n, line in enumerate(data.splitlines(), 1):
+        yield _decoded(path, n, line)
+
+
+def _decoded(path: Path, n: int, line: bytes) -> str:
+    """Spark writes event logs as UTF-8 (Jackson); other bytes mean the file is not an event log."""
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise AccessLogError(f"{path}: line {n} is not UTF-8 text (byte {e.start}: {line[e.start:e.start + 4]!r}); "
+                             "expected a Spark event log") from None
 
 
 def _read_available(stream) -> bytes:
@@ -97,20 +110,14 @@ def read_event_log(path: Path) -> list[Access]:
         if '"Event"' not in line or ("SQLExecutionStart" not in line and "SQLAdaptiveExecutionUpdate" not in line
                                      and "DriverAccumUpdates" not in line):
             continue
+        event = _event(path, n, line)
         try:
-            event = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise AccessLogError(f"{path}: line {n} is not JSON: {e.msg}") from None
-        kind = event.get("Event", "")
-        if kind.endswith("DriverAccumUpdates"):
-            metric_values.update({int(i): int(v) for i, v in event.get("accumUpdates", [])})
-        elif kind.endswith(("SQLExecutionStart", "SQLAdaptiveExecutionUpdate")):
-            exec_id, t = event.get("executionId"), event.get("time")
-            for table, location, metric_ids in _plan_scans(event.get("sparkPlanInfo") or {}):
-                entry = scans.setdefault((exec_id, table), [t, location, set()])
-                entry[2].update(metric_ids)
-                if t is not None and entry[0] is None:
-                    entry[0] = t
+            _take(event, scans, metric_values)
+        except (AttributeError, TypeError, ValueError, KeyError, OverflowError, RecursionError) as e:
+            why = " ".join(str(e).split())[:80]
+            kind = str(event.get("Event")).rsplit(".", 1)[-1][:60]
+            raise AccessLogError(f"{path}: line {n}: a {kind} event of the wrong shape "
+                                 f"({type(e).__name__}: {why})") from None
     accesses = []
     for (_, table), (t, location, ids) in scans.items():
         read = sum(metric_values.get(i, 0) for i in ids)
@@ -118,14 +125,50 @@ def read_event_log(path: Path) -> list[Access]:
     return accesses
 
 
+def _event(path: Path, n: int, line: str) -> dict:
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise AccessLogError(f"{path}: line {n} is not JSON: {e.msg}") from None
+    except RecursionError:
+        raise AccessLogError(f"{path}: line {n} nests JSON deeper than Python can read") from None
+    if not isinstance(event, dict) or not isinstance(event.get("Event", ""), str):
+        raise AccessLogError(f"{path}: line {n} is not a Spark event (a JSON object with a string 'Event')")
+    t = event.get("time")
+    if t is not None and not (type(t) is int and 0 <= t < 2**63):
+        raise AccessLogError(f"{path}: line {n}: time {str(t)[:40]!r} is not milliseconds since 1970")
+    return event
+
+
+def _take(event: dict, scans: dict, metric_values: dict) -> None:
+    """Adds one event's scans or metric values; a part of the wrong JSON type raises a built-in error."""
+    kind = event.get("Event", "")
+    if kind.endswith("DriverAccumUpdates"):
+        for i, v in event.get("accumUpdates", []):
+            # every SQL metric comes through here (times in ns too), and Spark writes -1 for one never set
+            if not -(2**63) <= int(v) < 2**63:
+                raise ValueError(f"metric {i} = {v} is not a 64-bit metric value")
+            metric_values[int(i)] = max(0, int(v))
+    elif kind.endswith(("SQLExecutionStart", "SQLAdaptiveExecutionUpdate")):
+        exec_id, t = event.get("executionId"), event.get("time")
+        hash(exec_id)
+        for table, location, metric_ids in _plan_scans(event.get("sparkPlanInfo") or {}):
+            entry = scans.setdefault((exec_id, table), [t, location, set()])
+            entry[2].update(metric_ids)
+            if t is not None and entry[0] is None:
+                entry[0] = t
+
+
 def _plan_scans(node: dict) -> Iterator[tuple[str, str, list[int]]]:
-    name = node.get("nodeName", "")
-    location = node.get("metadata", {}).get("Location", "")
+    if not isinstance(node, dict):
+        raise TypeError(f"a plan node is a {type(node).__name__}, not an object")
+    name = str(node.get("nodeName", ""))
+    location = str(node.get("metadata", {}).get("Location", ""))
     if name.startswith(_SCAN) and location and "DeltaLogFileIndex" not in location and "_delta_log" not in location:
         m = _LOCATION.search(location)
         path = m.group("paths").split(",")[0].strip() if m else ""
         table = name[len(_SCAN):].split(" ", 1)[1].strip() if " " in name[len(_SCAN):] else ""
-        ids = [m["accumulatorId"] for m in node.get("metrics", []) if m.get("name") == "size of files read"]
+        ids = [int(m["accumulatorId"]) for m in node.get("metrics", []) if m.get("name") == "size of files read"]
         yield (table or path, path, ids)
     for child in node.get("children", []):
         yield from _plan_scans(child)
@@ -133,8 +176,18 @@ def _plan_scans(node: dict) -> Iterator[tuple[str, str, list[int]]]:
 
 def read_lineage_csv(path: Path) -> list[Access]:
     """Rows of a ``system.access.table_lineage`` export with a source table; optional ``size_bytes`` column."""
+    try:
+        return _lineage_rows(path)
+    except UnicodeDecodeError as e:
+        raise AccessLogError(f"{path}: not UTF-8 text (byte {e.start} of a read block); save the export as UTF-8") \
+            from None
+    except csv.Error as e:
+        raise AccessLogError(f"{path}: not CSV: {e}") from None
+
+
+def _lineage_rows(path: Path) -> list[Access]:
     out = []
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         cols = set(reader.fieldnames or [])
         if "event_time" not in cols or not cols & {"source_table_full_name", "source_path"}:
@@ -147,11 +200,18 @@ def read_lineage_csv(path: Path) -> list[Access]:
             location = (row.get("source_path") or "").strip()
             try:
                 t = _millis(row["event_time"])
-                size = int(float(row["size_bytes"])) if row.get("size_bytes") else table_bytes(location)
-            except ValueError as e:
+                size = _size(row["size_bytes"]) if row.get("size_bytes") else table_bytes(location)
+            except (ValueError, OverflowError) as e:
                 raise AccessLogError(f"{path}: line {reader.line_num}: {e}") from None
             out.append(Access(t, table, location, size))
     return out
+
+
+def _size(text: str) -> int:
+    x = float(text)
+    if not 0 <= x <= MAX_SIZE:  # NaN fails too
+        raise ValueError(f"size_bytes {text[:30]!r} is not in 0..{MAX_SIZE} (1 PiB)")
+    return int(x)
 
 
 def _millis(text: str) -> int:
@@ -159,8 +219,13 @@ def _millis(text: str) -> int:
 
     text = text.strip()
     if text.isdigit():
+        if len(text) > 18:
+            raise ValueError(f"event_time {text[:30]!r} is not milliseconds since 1970")
         return int(text)
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
+    except ValueError:
+        raise ValueError(f"event_time {text[:40]!r} is not an ISO time or milliseconds since 1970") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return int(dt.timestamp() * 1000)

@@ -1,6 +1,10 @@
 """Lower bounds on the miss ratio from offline optima.
 
 - ``belady`` — exact OPT for unit sizes: evict the object requested furthest in the future.
+- ``fractional_belady`` — the tight bound on the *byte* miss ratio for variable sizes: Belady on the request
+  sequence expanded to single bytes (an object of ``s`` bytes is ``s`` unit objects requested together). Any real
+  policy keeps whole objects, which is one schedule of those unit objects, so it misses at least as many bytes;
+  unlike PFOO-L it respects the capacity at every moment, not only on average over the trace.
 - ``pfoo_l`` — a PFOO-L-style bound for variable sizes (Berger et al., SIGMETRICS'18). Caching object *i* from one
   request to its next costs ``size × interval`` of the cache-time resource ``capacity × T``; any real schedule stays
   within that resource, so the best fractional choice of intervals bounds every policy from below. For the byte miss
@@ -61,9 +65,47 @@ def belady(trace: Trace, capacity_objects: int) -> float:
     return misses / n
 
 
+def fractional_belady(trace: Trace, capacity_bytes: int) -> float:
+    """Lower bound on the byte miss ratio: OPT of fractional caching (bytes of an object may be kept in part).
+
+    On each request the object's missing bytes are counted, the whole object is held, and bytes of the objects
+    needed furthest in the future (possibly the requested one: bypass) are dropped until the capacity holds.
+    """
+    n = len(trace)
+    nxt = next_use(trace.keys).tolist()
+    keys, sizes = trace.keys.tolist(), trace.sizes.tolist()
+    cached: dict = {}  # key -> [bytes held, next request index]
+    heap: list = []  # (-next index, key), lazily invalidated
+    used = missed = 0
+    for i, (key, size) in enumerate(zip(keys, sizes)):
+        held = cached.get(key)
+        have = 0 if held is None else held[0]
+        missed += size - have
+        used += size - have
+        if nxt[i] >= n:  # never requested again: keeping any of it gains nothing
+            used -= size
+            cached.pop(key, None)
+            continue
+        cached[key] = [size, nxt[i]]
+        heapq.heappush(heap, (-nxt[i], key))
+        while used > capacity_bytes:
+            neg, victim = heap[0]
+            entry = cached.get(victim)
+            if entry is None or entry[1] != -neg:
+                heapq.heappop(heap)  # stale entry
+                continue
+            drop = min(entry[0], used - capacity_bytes)
+            entry[0] -= drop
+            used -= drop
+            if not entry[0]:
+                heapq.heappop(heap)
+                del cached[victim]
+    return missed / max(1, int(trace.sizes.sum()))
+
+
 def lower_bound(trace: Trace, capacity_bytes: int) -> dict:
-    """Byte-miss-ratio bound: Belady when every object has one size, PFOO-L-style otherwise."""
+    """Byte-miss-ratio bound: Belady when every object has one size, fractional Belady otherwise."""
     sizes = trace.sizes
     if int(sizes.min()) == int(sizes.max()):
         return {"method": "belady", "byte_miss_ratio": belady(trace, capacity_bytes // int(sizes[0]))}
-    return {"method": "pfoo-l", "byte_miss_ratio": pfoo_l(trace, capacity_bytes, byte=True)}
+    return {"method": "fractional-belady", "byte_miss_ratio": fractional_belady(trace, capacity_bytes)}

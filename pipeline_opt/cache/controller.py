@@ -8,8 +8,13 @@ Invariants:
 - dry run by default: nothing runs unless ``apply=True``;
 - table names are validated and quoted with backticks; a location must not contain a backtick.
 
-The ranking replays the access log (one request per table read, sized by the table) through a registered cache
-policy with the budget as its capacity; the tables it holds at the end stay hot. Actions: Spark ``CACHE TABLE`` /
+With the ``planned`` policy the decision uses the known future: ``forecast`` gives each table's expected reads within
+the horizon (from the job schedule, else from its recurrence in the log); keeping a table saves ``reads × bytes``
+of storage reads, minus one read to fill the cache when it is not cached yet; tables are kept by saved bytes per
+budget byte (and the best single table, if that saves more) until the budget is full; pinned tables are kept first,
+excluded tables never. Every table reports what keeping it saves. With any other policy name the access log is
+replayed (one request per table read, sized by the table) through that registered policy with the budget as its
+capacity; the tables it holds at the end stay hot. Actions: Spark ``CACHE TABLE`` /
 ``UNCACHE TABLE``, Databricks disk-cache warming (``CACHE SELECT``, only where the Databricks runtime is present),
 and the loader's local file-cache keep list (the kept tables' live files, from their Delta logs).
 """
@@ -20,10 +25,12 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from pipeline_opt.cache import policies
 from pipeline_opt.cache.access_log import Access, local_path, table_bytes
+from pipeline_opt.cache.forecast import ScheduledRead, forecast
+from pipeline_opt.cache.knapsack import choose_by_forecast
 from pipeline_opt.delta import open_table
 from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.spark import is_databricks
@@ -43,6 +50,9 @@ class TableUse:
     bytes: int
     reads: int
     keep: bool = False
+    predicted_reads: Optional[float] = None  # within the horizon (planned decisions only)
+    saved_bytes: Optional[int] = None  # storage bytes keeping it saves within the horizon
+    reason: str = ""
 
 
 class ActionKind(StrEnum):
@@ -70,6 +80,8 @@ class CachePlan:
     actions: list[Action] = field(default_factory=list)
     loader_keep: list[str] = field(default_factory=list)
     unsized: list[str] = field(default_factory=list)
+    horizon_hours: Optional[float] = None
+    saved_bytes: Optional[int] = None  # total over the kept tables (planned decisions only)
 
 
 def sql_name(table: str, location: str = "") -> str:
@@ -95,24 +107,26 @@ def summarize(accesses: list[Access]) -> list[TableUse]:
 
 def plan(accesses: list[Access], budget_bytes: int, policy: str = "learned",
          cached_now: Optional[set[str]] = None, databricks: Optional[bool] = None,
-         spark_table_cache: bool = True, disk_cache: bool = True) -> CachePlan:
+         spark_table_cache: bool = True, disk_cache: bool = True, horizon_hours: float = 24.0,
+         schedule: Sequence[ScheduledRead] = (), pins: Sequence[str] = (),
+         exclusions: Sequence[str] = ()) -> CachePlan:
     """The plan for one access log; ``cached_now`` holds the tables cached before it (from state or Spark)."""
     if budget_bytes <= 0:
         raise CachePlanError(f"budget must be positive, got {budget_bytes}")
     if not accesses:
         raise CachePlanError("the access log holds no table reads")
     uses = summarize(accesses)
-    by_table = {u.table: u for u in uses}
-    cache = policies.make(policy, budget_bytes)
-    for a in accesses:
-        u = by_table[a.table]
-        if u.bytes > 0:
-            cache.request(a.table, u.bytes)
+    known = {u.table for u in uses}
+    uses += [TableUse(s.table, s.location, table_bytes(s.location), 0) for s in schedule
+             if s.table not in known and s.location]  # scheduled, not in the log yet: sized from its Delta log
     result = CachePlan(budget_bytes, policy, dry_run=True, tables=uses)
-    for u in uses:
-        u.keep = u.bytes > 0 and u.table in cache
-        if u.bytes == 0:
-            result.unsized.append(u.table)
+    if policy == "planned":
+        result.horizon_hours = horizon_hours
+        result.saved_bytes = choose_by_forecast(uses, forecast(accesses, horizon_hours, schedule), budget_bytes,
+                                                cached_now or set(), pins, exclusions)
+    else:
+        _choose_by_replay(accesses, uses, budget_bytes, policy)
+    result.unsized = [u.table for u in uses if u.bytes == 0]
     result.kept_bytes = sum(u.bytes for u in uses if u.keep)
     if result.kept_bytes > budget_bytes:  # cannot happen while policies keep their contract; never ship it
         raise CachePlanError(f"policy {policy} kept {result.kept_bytes} bytes over the budget {budget_bytes}")
@@ -122,6 +136,17 @@ def plan(accesses: list[Access], budget_bytes: int, policy: str = "learned",
     result.actions = [a for a in _actions(uses, cached_now or set(), on_databricks) if wanted[a.kind]]
     result.loader_keep = _loader_files([u for u in uses if u.keep])
     return result
+
+
+def _choose_by_replay(accesses: list[Access], uses: list[TableUse], budget_bytes: int, policy: str) -> None:
+    by_table = {u.table: u for u in uses}
+    cache = policies.make(policy, budget_bytes)
+    for a in accesses:
+        u = by_table[a.table]
+        if u.bytes > 0:
+            cache.request(a.table, u.bytes)
+    for u in uses:
+        u.keep = u.bytes > 0 and u.table in cache
 
 
 def _actions(uses: list[TableUse], cached_now: set[str], databricks: bool) -> list[Action]:
@@ -163,10 +188,7 @@ def apply_plan(p: CachePlan, spark, state_path: Optional[Path] = None) -> CacheP
 def cached_tables(uses: list[TableUse], spark=None, state_path: Optional[Path] = None) -> set[str]:
     """What is cached now: the state file when given, else what Spark reports as cached."""
     if state_path is not None and Path(state_path).is_file():
-        try:
-            return set(json.loads(Path(state_path).read_text()).get("cached", []))
-        except (ValueError, AttributeError) as e:
-            raise CachePlanError(f"{state_path}: not a cache state file: {e}") from None
+        return _state_tables(Path(state_path))
     if spark is None:
         return set()
     out = set()
@@ -177,3 +199,19 @@ def cached_tables(uses: list[TableUse], spark=None, state_path: Optional[Path] =
         except Exception:  # a table Spark cannot resolve is not cached in this session
             continue
     return out
+
+
+def _state_tables(path: Path) -> set[str]:
+    """The tables a state file (``{"cached": [table, ...]}``, as ``apply_plan`` writes it) names."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise CachePlanError(f"{path}: not a cache state file: not UTF-8 text (byte {e.start})") from None
+    except (ValueError, RecursionError) as e:
+        raise CachePlanError(f"{path}: not a cache state file: not JSON ({' '.join(str(e).split())[:80]})") from None
+    cached = data.get("cached", []) if isinstance(data, dict) else None
+    # a string must not pass as a list: set("t1") would be the tables "t" and "1"
+    if not isinstance(cached, list) or not all(isinstance(t, str) and t for t in cached):
+        raise CachePlanError(f"{path}: not a cache state file: expected {{\"cached\": [table name, ...]}}, "
+                             f"got {str(data)[:60]}")
+    return set(cached)

@@ -1,16 +1,19 @@
 """Replay a trace through cache policies; report object and byte miss ratios, speed, and the offline bound.
 
 Invariant: every policy sees the same requests in the same order, and a request counts as a hit exactly when the
-policy's ``request`` says so; cache sizes are fractions of the trace's working set in bytes.
+policy's ``request`` says so; cache sizes are fractions of the trace's working set in bytes. A ``Workload`` also
+carries plans: policies that take plans get every announcement just before the request it precedes, and each
+file's table up front; the time of those calls counts in ``us_per_request``.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
-from pipeline_opt.cache import policies
+from pipeline_opt.cache import plans, policies
 from pipeline_opt.cache.bounds import lower_bound
 from pipeline_opt.cache.trace import Trace
+from pipeline_opt.cache.workload import Workload
 from pipeline_opt.errors import PipelineOptError
 
 
@@ -46,18 +49,34 @@ class SimulationReport:
                           render_table(to_jsonable(self.bound))])
 
 
-def replay(policy, keys: list, sizes: list) -> tuple[int, int, float]:
-    """Requests every key; returns (missed requests, missed bytes, seconds)."""
+def replay(policy, keys: list, sizes: list, workload: Workload | None = None) -> tuple[int, int, float]:
+    """Requests every key (announcing ``workload``'s plans on the way); returns (missed requests, missed bytes,
+    seconds)."""
     request = policy.request
     misses = missed_bytes = 0
     start = time.perf_counter()
-    for i, (key, size) in enumerate(zip(keys, sizes)):
-        if not request(key, size):
-            misses += 1
-            missed_bytes += size
-        if not i & 0xFFFF:
-            policy.pop_evicted()  # the simulator has no use for them; keep the list short
+    events = _plan_events(policy, workload)
+    for lo, hi, event in zip([0, *[e[0] for e in events]], [*[e[0] for e in events], len(keys)], [*events, None]):
+        for i in range(lo, hi):
+            size = sizes[i]
+            if not request(keys[i], size):
+                misses += 1
+                missed_bytes += size
+            if not i & 0xFFFF:
+                policy.pop_evicted()  # the simulator has no use for them; keep the list short
+        if event is not None:
+            plans.announce(policy, *event[1:])
     return misses, missed_bytes, time.perf_counter() - start
+
+
+def _plan_events(policy, workload: Workload | None) -> list:
+    """[(request index, source name, keys, start_after)] for a policy that takes plans (tables tagged first)."""
+    if workload is None or not plans.supports_plans(policy):
+        return []
+    for t, name in enumerate(workload.table_names):
+        plans.tag(policy, [int(k) for k in (workload.file_tables == t).nonzero()[0]], name)
+    return [(a.at, workload.source_names[a.source], a.keys, a.start_after)
+            for a in sorted(workload.announcements, key=lambda a: a.at)]
 
 
 def simulate(trace: Trace, policy_names: list[str], fractions: list[float], bound: bool = True,
@@ -76,7 +95,8 @@ def simulate(trace: Trace, policy_names: list[str], fractions: list[float], boun
         cache_bytes = max(1, int(ws * f))
         for name in policy_names:
             policy = policies.make(name, cache_bytes, **(options or {}).get(name, {}))
-            misses, missed_bytes, seconds = replay(policy, keys, sizes)
+            misses, missed_bytes, seconds = replay(policy, keys, sizes,
+                                                   trace if isinstance(trace, Workload) else None)
             report.results.append(PolicyResult(name, f, cache_bytes, misses / len(keys), missed_bytes / total_bytes,
                                                1e6 * seconds / len(keys)))
         if bound:

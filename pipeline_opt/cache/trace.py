@@ -1,8 +1,9 @@
 """Request traces as numpy arrays: oracleGeneral binary (memory-mapped), CSV ``time,key,size``, our access logs.
 
 Invariants: a ``Trace`` holds three equal-length arrays (``times`` uint64, ``keys`` int64 dense ids or raw ids,
-``sizes`` int64 > 0); nothing is held per record as a Python object. Corrupt input raises ``TraceError`` naming the
-file and the record (0-based index for binary, line number for CSV).
+``sizes`` int64 in ``1..MAX_SIZE``); nothing is held per record as a Python object. Corrupt input (truncated,
+not UTF-8, a size or time that is negative, NaN or beyond its bound) raises ``TraceError`` naming the file and the
+record (0-based index for binary, line number for CSV).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.units import MAX_SIZE
 
 ORACLE_DTYPE = np.dtype([("time", "<u4"), ("id", "<u8"), ("size", "<u4"), ("next", "<i8")])
 FORMATS = ("oracle", "csv")
@@ -76,31 +78,46 @@ def read_csv(path: Path) -> Trace:
     """Streams a CSV with header ``time,key,size`` (extra columns ignored); keys become dense integer ids."""
     ids: dict[str, int] = {}
     times, keys, sizes = array("Q"), array("q"), array("q")
-    with path.open(newline="") as f:
-        reader = csv.reader(f)
-        header = [h.strip().lower() for h in next(reader, [])]
-        missing = [c for c in ("time", "key", "size") if c not in header]
-        if missing:
-            raise TraceError(f"{path}: header {header} lacks column(s) {missing}; expected time,key,size")
-        ti, ki, si = (header.index(c) for c in ("time", "key", "size"))
-        for row in reader:
-            if not row:
-                continue
-            try:
-                t, size = int(float(row[ti])), int(row[si])
-                key = row[ki]
-            except (ValueError, IndexError):
-                raise TraceError(f"{path}: line {reader.line_num} is not time,key,size: {row!r}") from None
-            if size <= 0 or t < 0:
-                raise TraceError(f"{path}: line {reader.line_num} has size {size} and time {t}; "
-                                 "both must be >= 0, size > 0")
-            times.append(t)
-            keys.append(ids.setdefault(key, len(ids)))
-            sizes.append(size)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            ti, ki, si = _columns(path, next(reader, []))
+            for row in reader:
+                if not row:
+                    continue
+                t, key, size = _record(path, reader.line_num, row, ti, ki, si)
+                times.append(t)
+                keys.append(ids.setdefault(key, len(ids)))
+                sizes.append(size)
+    except UnicodeDecodeError as e:
+        raise TraceError(f"{path}: not UTF-8 text (byte {e.start} of a read block); save the trace as UTF-8") from None
+    except csv.Error as e:
+        raise TraceError(f"{path}: not CSV: {e}") from None
     if not keys:
         raise TraceError(f"{path}: no records after the header")
     return Trace(path.name, np.frombuffer(times, np.uint64), np.frombuffer(keys, np.int64),
                  np.frombuffer(sizes, np.int64))
+
+
+def _columns(path: Path, row: list[str]) -> tuple[int, int, int]:
+    header = [h.strip().lower() for h in row]
+    missing = [c for c in ("time", "key", "size") if c not in header]
+    if missing:
+        raise TraceError(f"{path}: header {header[:10]} lacks column(s) {missing}; expected time,key,size")
+    ti, ki, si = (header.index(c) for c in ("time", "key", "size"))
+    return ti, ki, si
+
+
+def _record(path: Path, line: int, row: list[str], ti: int, ki: int, si: int) -> tuple[int, str, int]:
+    """(time, key, size) of one row; the time may be written as a float (``12.0``), the size must be whole."""
+    try:
+        t_float, size, key = float(row[ti]), int(row[si]), row[ki]
+    except (ValueError, IndexError):
+        raise TraceError(f"{path}: line {line} is not time,key,size: {row[:5]!r}") from None
+    if not 0 <= t_float < 2**64 or not 0 < size <= MAX_SIZE:  # NaN fails both comparisons
+        raise TraceError(f"{path}: line {line} has time {row[ti][:30]!r} and size {row[si][:30]!r}; "
+                         f"expected 0 <= time < 2**64 and 0 < size <= {MAX_SIZE} (1 PiB)")
+    return int(t_float), key, size
 
 
 def write_csv(trace: Trace, path: str | Path) -> Path:

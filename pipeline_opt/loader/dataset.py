@@ -73,6 +73,8 @@ class DeltaDataset(IterableDataset):
         self.columns = _resolve_columns(self.path, self.snapshot, self._requested_columns)
         self.row_filter = RowFilter.build(self._filter_arg, self.snapshot)
         self.live_rows = self.row_filter.live_rows(self.snapshot, self._reader)
+        if self.source.cache is not None:  # a budget that cannot hold the largest file is refused up front
+            self.source.cache.check_fits((self.snapshot.file_uri(f), f.size) for f in self.snapshot.files)
 
     @property
     def version(self) -> int:
@@ -114,6 +116,7 @@ class DeltaDataset(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         plan = self.plan()
         mine = _split_by_batches(self.work(plan), plan, workers)[worker]
+        self._announce(plan, mine, worker, workers)
         reader = WindowReader(self.snapshot, self.columns, self.row_filter.expression, self.row_filter.columns,
                               self.source, big_file_rows=self.window_rows)
         windows = [plan.windows[w] for w, _ in mine]
@@ -122,6 +125,23 @@ class DeltaDataset(IterableDataset):
         for (window, first), arrays in zip(mine, produce(self._prepared(reader, plan, windows), PREFETCH_WINDOWS)):
             yield from self._batches(arrays, plan.windows[window], first)
             self.source.flush_stats()
+
+    def _announce(self, plan: RankPlan, mine: list, worker: int, workers: int) -> None:
+        """Tells the file cache the files this worker reads next: the rest of this epoch, then the next epoch's
+        share (the seeded order makes both known now); policies that do not use plans ignore it. One position per
+        read: every segment of a small file is a read, a big file's consecutive segments share one."""
+        cache = self.source.cache
+        if cache is None or not cache.takes_plans:
+            return
+        later = self.plan(plan.epoch + 1)
+        theirs = _split_by_batches([(w.index, 0) for w in later.windows], later, workers)[worker]
+        files = self.snapshot.files
+        order = [f for p, items in ((plan, mine), (later, theirs))
+                 for w, _ in items for f, _, _ in p.windows[w].segments]
+        order = [f for i, f in enumerate(order)
+                 if not i or f != order[i - 1] or files[f].num_records <= self.window_rows]
+        cache.announce(f"{self.snapshot.uri}@{self.version}:seed{self.seed}:rank{self.rank}/{self.world_size}:"
+                       f"worker{worker}/{workers}", [self.snapshot.file_uri(files[f]) for f in order])
 
     def _prepared(self, reader: WindowReader, plan: RankPlan, windows: list):
         """Column arrays of each window's live rows, shuffled when ``shuffle`` is on."""

@@ -18,6 +18,9 @@ from pipeline_opt.delta.fs import resolve
 from pipeline_opt.loader.counting import open_counted
 from pipeline_opt.loader.file_cache import FileCache
 
+# make_fragment(file_size=) is pyarrow 15+; Databricks Runtime 15.4 ships pyarrow 14.0.1
+_FRAGMENT_SIZE = tuple(int(x) for x in pa.__version__.split(".")[:2]) >= (15, 0)
+
 STAT_NAMES = ("files_opened", "bytes_fetched", "cache_hits", "cache_misses")
 
 
@@ -55,7 +58,8 @@ class FileSource:
             fs, path = cache["fs"], resolve(uri, self.storage_options, cache["fs"])[1]
             self._add("files_opened", 1)
             if self.cache is not None:
-                return self._through_cache(fs, path, uri, data_file.size)
+                table = uri[: -len(data_file.path) - 1] if uri.endswith("/" + data_file.path) else None
+                return self._through_cache(fs, path, uri, data_file.size, table)
             if isinstance(fs, pafs.LocalFileSystem):
                 return pq.ParquetFile(path)
             counter = [0]
@@ -85,11 +89,12 @@ class FileSource:
             uri, path = f"{root}/{data_file.path}", f"{root_path.rstrip('/')}/{data_file.path}"
             if self.cache is not None:
                 self._add("files_opened", 1)
-                where = self._cached(fs, path, uri, data_file.size)
+                where = self._cached(fs, path, uri, data_file.size, root)
                 return {"file": pa.BufferReader(where) if isinstance(where, pa.Buffer) else where}
             if isinstance(fs, pafs.LocalFileSystem):
                 self._add("files_opened", 1)
-                return {"file": path, "filesystem": fs, "file_size": data_file.size}  # the log's size saves a stat
+                size = {"file_size": data_file.size} if _FRAGMENT_SIZE else {}  # the log's size saves a stat
+                return {"file": path, "filesystem": fs, **size}
             return None
 
         return locate
@@ -113,12 +118,12 @@ class FileSource:
 
         return read
 
-    def _through_cache(self, fs, path: str, uri: str, size: int) -> pq.ParquetFile:
-        where = self._cached(fs, path, uri, size)
+    def _through_cache(self, fs, path: str, uri: str, size: int, table: Optional[str]) -> pq.ParquetFile:
+        where = self._cached(fs, path, uri, size, table)
         return pq.ParquetFile(pa.BufferReader(where) if isinstance(where, pa.Buffer) else where)
 
-    def _cached(self, fs, path: str, uri: str, size: int):
-        """A memory map of the cached copy, or the file's bytes (``pa.Buffer``)."""
+    def _cached(self, fs, path: str, uri: str, size: int, table: Optional[str] = None):
+        """A memory map of the cached copy, or the file's bytes (``pa.Buffer``); ``table``: the table's root."""
         def fetch() -> bytes:
             with fs.open_input_file(path) as fh:
                 data = fh.read()
@@ -126,7 +131,7 @@ class FileSource:
             return data
 
         assert self.cache is not None  # callers check self.cache first
-        where, hit = self.cache.get(uri, size, fetch)
+        where, hit = self.cache.get(uri, size, fetch, table)
         self._add("cache_hits" if hit else "cache_misses", 1)
         return where
 

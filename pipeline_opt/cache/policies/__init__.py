@@ -25,6 +25,8 @@ _REGISTRY = {
     "mlp_admit": "mlp_admit:MLPAdmission",
     "rl": "rl:TDValue",
     "learned": "learned:Learned",
+    "planned": "planned:Planned",
+    "keep_resident": "keep:KeepResident",
 }
 
 __all__ = ["CachePolicy", "CachePolicyError", "make", "names", "policy_class"]

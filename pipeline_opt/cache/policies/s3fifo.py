@@ -58,6 +58,10 @@ class S3FIFO(CachePolicy):
         self.used_bytes += charge
 
     def _evict_one(self) -> None:
+        if not self.small and not self.main:  # only remembered keys hold bytes (an owner shrank the capacity)
+            self.ghost_bytes -= self.ghost.popitem(last=False)[1]
+            self.used_bytes -= self.ghost_overhead
+            return
         if self.small and (self.small_bytes >= self.small_target or not self.main):
             self._evict_small()
         else:

@@ -1,0 +1,117 @@
+"""The product's own workloads for benchmarks/cache.py: loader epochs, shared loaders, maintenance scans, Spark
+schedules, wrong plans, the demo lakehouse; every policy with and without the plans, beside the offline bound.
+
+Used by ``benchmarks/cache.py --only product`` (and by default); not run on its own.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipeline_opt.cache import plans, policies
+from pipeline_opt.cache.generate import generate
+from pipeline_opt.cache.presets import PRESETS, preset
+from pipeline_opt.cache.simulate import simulate
+from pipeline_opt.cache.workload import Announcement, Workload
+
+POLICIES = ["lru", "arc", "s3fifo", "sieve", "lrb", "learned", "keep_resident", "planned"]
+SIZES = [0.25, 0.5, 0.75]
+WRONG = ("wrong-plans", "plans that lie (zipf)")  # workloads whose plans are wrong on purpose
+
+
+def liar_zipf(n: int = 60_000, objects: int = 2000, seed: int = 3) -> Workload:
+    """Zipf(0.9) reads of 2,000 files; one plan claims the hottest files are needed last (a lying schedule)."""
+    rng = np.random.default_rng(seed)
+    ranks = np.arange(1, objects + 1) ** -0.9
+    keys = rng.choice(objects, n, p=ranks / ranks.sum()).astype(np.int64)
+    sizes = rng.integers(1 << 20, 20 << 20, objects).astype(np.int64)
+    return Workload(WRONG[1], np.arange(n, dtype=np.uint64), keys, sizes[keys], ["t"], np.zeros(objects, np.int64),
+                    [], ["liar"], np.full(n, -1, np.int64), [Announcement(0, 0, list(range(objects))[::-1])], sizes)
+
+
+def demo_workload(root: Path, lakehouse: Path | None = None):
+    """The demo lakehouse's loader epochs and nightly scans (None without a demo lakehouse); ``lakehouse``: where
+    it is (default: ``make demo``'s ``demo-lakehouse``)."""
+    lake = lakehouse or root / "demo-lakehouse"
+    if not (lake / "lineitem" / "_delta_log").is_dir():
+        return None
+    from pipeline_opt.app.demo.cache import workload
+    from pipeline_opt.app.demo.inputs import DemoInputs
+
+    w = workload(DemoInputs(lake, lake, lake, None, root / "benchmarks" / "results"), epochs=4)
+    w.name = "demo lakehouse (TPC-H 0.1)"
+    return w
+
+
+def workloads(root: Path, quick: bool, lakehouse: Path | None = None) -> list:
+    out = [generate(preset(name, 0.25 if quick else 1.0)) for name in PRESETS]
+    demo = demo_workload(root, lakehouse)
+    if demo is not None:
+        out.append(demo)
+    out.append(liar_zipf(n=20_000 if quick else 60_000))
+    return out
+
+
+def peak_used(workload: Workload, capacity: int) -> int:
+    """The most bytes ``planned`` ever counted (objects + all its metadata), checked after every request."""
+    policy = policies.make("planned", capacity)
+    for t, name in enumerate(workload.table_names):
+        plans.tag(policy, [int(k) for k in np.flatnonzero(workload.file_tables == t)], name)
+    events = workload.announcements_at()
+    peak = policy.used_bytes
+    for i, (key, size) in enumerate(zip(workload.keys.tolist(), workload.sizes.tolist())):
+        for a in events.get(i, ()):
+            plans.announce(policy, workload.source_names[a.source], a.keys, a.start_after)
+            peak = max(peak, policy.used_bytes)
+        policy.request(key, size)
+        peak = max(peak, policy.used_bytes)
+        policy.pop_evicted()
+    return peak
+
+
+def run(root: Path, quick: bool, lakehouse: Path | None = None) -> dict:
+    rows, bounds, facts = [], {}, []
+    for w in workloads(root, quick, lakehouse):
+        started = time.time()
+        report = simulate(w, POLICIES, SIZES)
+        rows += [dict(trace=w.name, **r.__dict__) for r in report.results]
+        no_plans = simulate(w.without_plans(), ["planned"], SIZES, bound=False)
+        rows += [dict(trace=w.name, **{**r.__dict__, "policy": "planned (no plans)"}) for r in no_plans.results]
+        bounds.update({(w.name, b.size_fraction): b.byte_miss_ratio for b in report.bound})
+        peaks = {f: peak_used(w, r.cache_bytes) for f, r in
+                 ((r.size_fraction, r) for r in report.results if r.policy == "planned")}
+        caps = {r.size_fraction: r.cache_bytes for r in report.results if r.policy == "planned"}
+        facts.append({"trace": w.name, "requests": len(w), "files": len(w.file_tables),
+                      "tables": len(w.table_names), "announcements": len(w.announcements),
+                      "working_set_bytes": w.working_set_bytes,
+                      "peak_used_over_capacity": {str(f): peaks[f] / caps[f] for f in SIZES}})
+        print(f"{w.name}: {len(w)} requests, {time.time() - started:.0f} s", flush=True)
+    return {"sizes": SIZES, "policies": POLICIES, "workloads": facts, "results": rows,
+            "bound": [{"trace": t, "size_fraction": f, "byte_miss_ratio": v} for (t, f), v in sorted(bounds.items())],
+            "goals": goals(rows, bounds, facts)}
+
+
+def goals(rows: list, bounds: dict, facts: list) -> dict:
+    by = {(r["trace"], r["size_fraction"], r["policy"]): r for r in rows}
+    traces = sorted({r["trace"] for r in rows})
+    right = [t for t in traces if t not in WRONG]
+    miss = lambda t, f, p: by[(t, f, p)]["byte_miss_ratio"]  # noqa: E731
+    over_bound = {f"{t} @ {f}": miss(t, f, "planned") / bounds[(t, f)] for t in right for f in SIZES}
+    lru_over = {t: miss(t, 0.5, "lru") / miss(t, 0.5, "planned") for t in right}
+    bound_lru = {t: miss(t, 0.5, "lru") / bounds[(t, 0.5)] for t in right}
+    cpu = {f"{t} @ {f}": by[(t, f, "planned")]["us_per_request"] / by[(t, f, "lru")]["us_per_request"]
+           for t in traces for f in SIZES}
+    wrong = {f"{t} @ {f}": miss(t, f, "planned") / miss(t, f, "s3fifo") for t in traces if t in WRONG for f in SIZES}
+    peak = max(v for x in facts for v in x["peak_used_over_capacity"].values())
+    return {
+        "planned_over_bound": over_bound, "planned_over_bound_max": max(over_bound.values()), "goal_over_bound": 1.1,
+        "lru_over_planned_at_half": lru_over, "goal_lru_over_planned_at_half": 2.0,
+        "lru_over_bound_at_half": bound_lru,
+        "planned_cpu_over_lru": cpu, "planned_cpu_over_lru_median": statistics.median(cpu.values()),
+        "goal_cpu": 3.0,
+        "peak_used_over_capacity": peak, "goal_peak": 1.0,
+        "wrong_plans_over_s3fifo": wrong, "wrong_plans_over_s3fifo_max": max(wrong.values()), "goal_wrong": 1.02,
+    }
