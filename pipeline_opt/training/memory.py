@@ -18,10 +18,13 @@ from pipeline_opt.training import optimizers
 
 
 def tensor_bytes(t: torch.Tensor, seen: Optional[set] = None) -> int:
-    """Bytes of the storages behind ``t`` (tensor subclasses by their inner tensors); ``seen`` dedupes storages."""
+    """Bytes of the storages behind ``t`` (tensor subclasses by their inner tensors, a DTensor by this rank's
+    shard); ``seen`` dedupes storages."""
+    if hasattr(t, "to_local") and hasattr(t, "device_mesh"):  # a DTensor: this rank's shard
+        return tensor_bytes(t.to_local(), seen)
     if type(t) not in (torch.Tensor, torch.nn.Parameter) and hasattr(t, "__tensor_flatten__"):
         names, _ = t.__tensor_flatten__()
-        return sum(tensor_bytes(getattr(t, n), seen) for n in names)
+        return sum(tensor_bytes(getattr(t, n), seen) for n in names if torch.is_tensor(getattr(t, n)))
     storage = t.untyped_storage()
     key = storage._cdata  # the StorageImpl: shared by views, defined for fake tensors too
     if seen is not None:

@@ -36,11 +36,14 @@ class Precision:
         return torch.empty((), dtype=dtype).element_size()
 
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
-        """Cast the weights in place (only ``pure_bf16`` does); buffers that hold statistics stay fp32."""
-        if self.param_dtype != torch.float32:
-            for p in model.parameters():
-                p.data = p.data.to(self.param_dtype)
-        return model
+        """Cast the weights in place (only ``pure_bf16`` does); see ``cast_weights``."""
+        return cast_weights(model, self.param_dtype)
+
+    def cast_batch(self, batch: dict) -> dict:
+        """Floating-point inputs in the weights' dtype when the weights are not fp32 (``pure_bf16``)."""
+        if self.param_dtype == torch.float32:
+            return batch
+        return {k: v.to(self.param_dtype) if v.is_floating_point() else v for k, v in batch.items()}
 
     def autocast(self, device_type: str):
         if self.autocast_dtype is None:
@@ -55,6 +58,21 @@ class Precision:
             return torch.amp.GradScaler(device_type)
         except (RuntimeError, AssertionError) as e:
             raise TrainingError(f"precision 'fp16' needs a GradScaler on {device_type!r}: {e}") from None
+
+
+def cast_weights(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    """Parameters (and batch norm's running statistics, which its kernels want in the weights' dtype) in
+    ``dtype``; other buffers — statistics a model keeps itself — stay as they are."""
+    if dtype == torch.float32:
+        return model
+    for p in model.parameters():
+        p.data = p.data.to(dtype)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._NormBase):
+            for name in ("running_mean", "running_var"):
+                if getattr(m, name, None) is not None:
+                    setattr(m, name, getattr(m, name).to(dtype))
+    return model
 
 
 PRECISIONS = {

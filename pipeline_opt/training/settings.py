@@ -1,31 +1,45 @@
 """Settings of the training job (``conf/training.yml``).
 
 Invariants: a loaded config names a plan that exists (``plan: auto`` needs a budget); counts are at least 1;
-``shape()`` is the model shape the planner predicts for, so what is planned is what is trained.
+``workload()`` is the model and batch the planner predicts for, so what is planned is what is trained: the
+built-in ``mlp`` / ``gpt`` shapes, or ``kind: factory`` with ``factory: package.module:function``, its ``args``,
+and ``inputs`` (``name=dtype[batch_size,...]``, filled from the table column of the same name or ``columns``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from pipeline_opt.training.shapes import ModelShape
+from pipeline_opt.training.workload import InputSpec, Workload
 
 
 @dataclass
 class ModelSettings:
-    kind: Literal["mlp", "gpt"] = "mlp"
+    kind: Literal["mlp", "gpt", "factory"] = "mlp"
     hidden: int = 256
     layers: int = 2
     heads: int = 4
     vocab: int = 32000
     seq_len: int = 128
     sparse_embeddings: bool = False  # gpt: nn.Embedding(sparse=True) + SparseAdam for the embedding
+    factory: Optional[str] = None    # factory: package.module:function returning an nn.Module
+    args: dict[str, Any] = field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)  # input name -> table column (default: the same name)
+    loss: Optional[str] = None       # package.module:function(output, batch) -> loss
+    stack_arg: Optional[str] = None  # the factory argument that sets how many identical blocks it stacks
+
+    def validate(self) -> None:
+        if self.kind == "factory" and (not self.factory or not self.inputs):
+            raise ValueError("model.kind 'factory' needs model.factory (package.module:function) and model.inputs")
 
 
 @dataclass
 class TrainingConfig:
-    """conf/training.yml. ``plan: auto`` lets the planner pick precision/checkpointing/optimizer under
-    ``budget_gib``; ``fixed`` uses the three keys (with ``budget_gib`` set, a budget guard steps down on OOM)."""
+    """conf/training.yml. ``plan: auto`` lets the planner pick precision/checkpointing/optimizer and the
+    micro-batch under ``budget_gib``; ``fixed`` uses the keys (with ``budget_gib`` set, a budget guard steps down
+    on OOM: the micro-batch first, then smaller plans)."""
 
     table: str = "lakehouse/lineitem"
     features: list[str] = field(default_factory=list)
@@ -47,6 +61,9 @@ class TrainingConfig:
     checkpoint_every: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     token_column: Optional[str] = None  # gpt: an array column of token ids
+    micro_batch: Optional[int] = None   # rows per forward (the rest accumulated); null: the planner's or all
+    sharding: Literal["none", "fsdp2", "fsdp2_offload"] = "none"
+    allow_unsafe_recompute: bool = False
 
     def validate(self) -> None:
         if self.plan == "auto" and self.budget_gib is None:
@@ -54,9 +71,25 @@ class TrainingConfig:
         for key in ("batch_size", "steps", "num_processes"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}: {getattr(self, key)!r} must be at least 1")
+        if self.micro_batch is not None and not 1 <= self.micro_batch <= self.batch_size:
+            raise ValueError(f"micro_batch: {self.micro_batch!r} must be between 1 and batch_size "
+                             f"{self.batch_size}")
+        for text in self.model.inputs:
+            spec = InputSpec.parse(text)
+            if spec.shape[0] != self.batch_size:
+                raise ValueError(f"model.inputs {text!r}: first dimension {spec.shape[0]} is not batch_size "
+                                 f"{self.batch_size}")
 
     def shape(self) -> ModelShape:
-        """The shape of the configured model at the configured batch size."""
+        """The shape of the configured built-in model at the configured batch size."""
         m = self.model
         return ModelShape(m.kind, m.layers, m.hidden, m.heads, m.vocab, m.seq_len, self.batch_size,
                           len(self.features))
+
+    def workload(self) -> Workload:
+        """What the planner plans and the job trains: one rank's rows per optimizer step."""
+        m = self.model
+        if m.kind != "factory":
+            return self.shape().workload()
+        assert m.factory is not None  # validate() requires it
+        return Workload.of(m.factory, m.args, m.inputs, m.loss, m.stack_arg)

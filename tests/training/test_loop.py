@@ -1,4 +1,5 @@
-"""The training loop: out-of-memory step-down on the same step (budget guard, real torch), checkpoints."""
+"""The training loop: out-of-memory step-down to the next plan on the same step (budget guard, real torch) once the
+micro-batch is 1, checkpoints."""
 from __future__ import annotations
 
 import pytest
@@ -6,21 +7,33 @@ import torch
 
 from pipeline_opt.training import TrainingError
 from pipeline_opt.training.loop import Trainer
-from pipeline_opt.training.planner import Plan, predict
+from pipeline_opt.training.planner import Plan
 
 
-def _run(shape, batch, ladder, steps, budget=None):
+def _run(shape, batch, ladder, steps, budget=None, micro_batch=None):
     torch.manual_seed(0)
-    trainer = Trainer(shape.build(), ladder, lr=1e-3, device="cpu", budget_bytes=budget, compile_step=False)
+    trainer = Trainer(shape.build(), ladder, lr=1e-3, device="cpu", budget_bytes=budget, compile_step=False,
+                      micro_batch=micro_batch)
     result = trainer.fit([batch] * steps, steps)
     return trainer, result
 
 
+def _guard_load(shape, plan, batch) -> int:
+    """What the budget guard counts for ``plan`` at micro-batch 1: held bytes + the bytes one forward saves."""
+    from pipeline_opt.training import checkpointing
+    from pipeline_opt.training.memory import SavedActivations
+
+    trainer = Trainer(shape.build(), [plan], compile_step=False)
+    checkpointing.apply(trainer.model, checkpointing.parse(plan.checkpointing))
+    with SavedActivations(trainer.model) as meter:
+        trainer.model.loss({k: v[:1] for k, v in batch.items()})
+    return trainer._held + meter.bytes
+
+
 def test_oom_steps_down_and_redoes_the_same_step(tiny_shape, tiny_batch, capsys):
     big, small = Plan.parse("fp32+none+adamw"), Plan.parse("fp32+full+adamw")
-    big_pred, small_pred = predict(tiny_shape, big, "cpu"), predict(tiny_shape, small, "cpu")
-    budget = (big_pred.peak_bytes + small_pred.peak_bytes) // 2  # the guard trips on the big plan only
-    trainer, result = _run(tiny_shape, tiny_batch, [big, small], 3, budget)
+    budget = (_guard_load(tiny_shape, big, tiny_batch) + _guard_load(tiny_shape, small, tiny_batch)) // 2
+    trainer, result = _run(tiny_shape, tiny_batch, [big, small], 3, budget, micro_batch=1)
     assert [(s.step, s.from_plan, s.to_plan) for s in result.step_downs] == [(0, big.name, small.name)]
     assert result.step_downs[0].changes == []  # same weights and optimizer: results unchanged
     assert "out of memory" in capsys.readouterr().out
@@ -32,13 +45,13 @@ def test_oom_steps_down_and_redoes_the_same_step(tiny_shape, tiny_batch, capsys)
 
 def test_step_down_that_changes_the_optimizer_says_so(tiny_shape, tiny_batch):
     big, small = Plan.parse("fp32+none+adamw"), Plan.parse("fp32+none+adamw8bit")
-    budget = predict(tiny_shape, small, "cpu").peak_bytes + 2 * 2**10
-    trainer, result = _run(tiny_shape, tiny_batch, [big, small], 2, budget)
+    budget = (_guard_load(tiny_shape, big, tiny_batch) + _guard_load(tiny_shape, small, tiny_batch)) // 2
+    trainer, result = _run(tiny_shape, tiny_batch, [big, small], 2, budget, micro_batch=1)
     assert result.step_downs and "optimizer state restarted" in result.step_downs[0].changes[0]
 
 
 def test_oom_with_no_smaller_plan_is_an_error(tiny_shape, tiny_batch):
-    with pytest.raises(TrainingError, match="no smaller plan"):
+    with pytest.raises(TrainingError, match="micro-batch 1 and no smaller plan"):
         _run(tiny_shape, tiny_batch, [Plan.parse("fp32+none+adamw")], 1, budget=10_000)
 
 

@@ -1,4 +1,5 @@
-"""The planner: predictions checked against measured CPU peaks, choice under budgets, batch-size finder, CLI."""
+"""The planner: predictions checked against measured CPU peaks, choice under budgets, batch-size finder, closed-form
+planning of deep stacks, the budget refusal, CLI."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,8 @@ import torch
 
 from pipeline_opt.training import TrainingError
 from pipeline_opt.training.loop import Trainer
-from pipeline_opt.training.planner import Plan, all_plans, choose, find_batch_size, ladder, predict
+from pipeline_opt.training.planner import Plan, all_plans, choose, find_batch_size, ladder, predict, shortfall
+from pipeline_opt.training.predict import profile_of
 from pipeline_opt.training.shapes import ModelShape
 
 MEASURED_PLANS = ["fp32+none+adamw", "bf16+none+adamw", "pure_bf16+none+adamw", "bf16+full+adamw",
@@ -38,6 +40,31 @@ def test_reference_gpt_is_planned_without_allocating_it():
     assert 360e6 < fp32.params / 4 < 375e6
     smaller = predict(shape, Plan.parse("bf16+full+adamw8bit"))
     assert smaller.peak_bytes < 0.5 * fp32.peak_bytes and smaller.optimizer_state < fp32.optimizer_state / 3
+    assert fp32.reserved_bytes >= fp32.peak_bytes  # CUDA: the caching allocator's segments hold the blocks
+
+
+def test_deep_stack_is_planned_in_closed_form():
+    deep = ModelShape("gpt", 100_000, 64, 4, 512, 32, 4)
+    prof = profile_of(deep.workload())
+    built = prof._model(torch.float32)
+    assert prof.stack_blocks == 100_000 and len(built.blocks) <= 8  # the planner built a few blocks, not 100,000
+    per_block = sum(p.numel() for p in built.blocks[0].parameters())
+    rest = sum(p.numel() for p in built.parameters()) - len(built.blocks) * per_block
+    pred = predict(deep, Plan.parse("fp32+none+adamw"), "cpu")
+    assert pred.params == 4 * (rest + 100_000 * per_block)
+
+
+def test_closed_form_equals_tracing_every_block(monkeypatch):
+    from pipeline_opt.training import predict as predict_module
+    from pipeline_opt.training import profile
+
+    shape = ModelShape("gpt", 12, 64, 4, 512, 32, 4)
+    names = ["fp32+none+adamw", "bf16+full+adamw", "fp32+every:2+adamw"]
+    closed = [predict(shape, Plan.parse(n), "cpu").peak_bytes for n in names]
+    monkeypatch.setattr(profile, "MAX_TRACED_BLOCKS", 64)
+    monkeypatch.setattr(predict_module, "_PROFILES", type(predict_module._PROFILES)())
+    traced = [predict(shape, Plan.parse(n), "cpu").peak_bytes for n in names]
+    assert closed == traced
 
 
 def test_choice_is_the_fastest_that_fits_and_ladder_shrinks(tiny_shape):
@@ -48,11 +75,27 @@ def test_choice_is_the_fastest_that_fits_and_ladder_shrinks(tiny_shape):
     assert choice.chosen.fits and choice.chosen.peak_bytes <= budget
     assert all(c.relative_speed <= choice.chosen.relative_speed for c in choice.fitting())
     steps = ladder(choice)
-    peaks = [predict(tiny_shape, p, "cpu").peak_bytes for p in steps]
-    assert steps[0].name == choice.chosen.plan
+    peaks = [predict(tiny_shape, p, "cpu", micro_batch=m).peak_bytes for p, m in steps]
+    assert steps[0] == (Plan.parse(choice.chosen.plan), choice.chosen.micro_batch)
     assert peaks == sorted(peaks, reverse=True) and len(set(peaks)) == len(peaks)
     assert choose(tiny_shape, 1000, "cpu").chosen is None
     assert not any(p.optimizer in ("bnb8bit", "cpu_offload") or p.compile for p in all_plans("cpu"))
+
+
+def test_budget_below_every_plan_says_what_is_missing_and_what_helps(tiny_shape, capsys):
+    from pipeline_opt.app.cli import main
+
+    smallest = min(choose(tiny_shape, None, "cpu").candidates, key=lambda c: c.peak_bytes).peak_bytes
+    budget = smallest - 100_000
+    line = shortfall(choose(tiny_shape, budget, "cpu"), tiny_shape)
+    from pipeline_opt.units import format_size
+
+    assert f"is {format_size(100_000)} short" in line and "ranks (FSDP2) would help most (fits" in line
+    args = ["memory-plan", "--model", "gpt", "--layers", "2", "--d-model", "64", "--heads", "4", "--vocab", "512",
+            "--seq", "32", "--batch", "4", "--device", "cpu", "--budget-gib", f"{budget / 2**30:.6f}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "short of the smallest plan" in err and "FSDP2" in err
 
 
 def test_batch_finder_lands_on_the_largest_batch_that_fits(tiny_shape):
@@ -72,10 +115,16 @@ def test_batch_finder_lands_on_the_largest_batch_that_fits(tiny_shape):
 
 def test_plan_names_round_trip_and_errors():
     assert Plan.parse("bf16+every:2+adamw8bit+compile") == Plan("bf16", "every:2", "adamw8bit", True)
+    assert Plan.parse("bf16+full+adamw+fsdp2").shard == "fsdp2"
+    assert Plan.parse("bf16+none+adamw+compile+fsdp2_offload").name == "bf16+none+adamw+compile+fsdp2_offload"
     with pytest.raises(TrainingError, match="PRECISION"):
         Plan.parse("bf16+full")
     with pytest.raises(TrainingError, match="'fp12'"):
         Plan.parse("fp12+full+adamw")
+    with pytest.raises(TrainingError, match="needs \\+compile"):
+        Plan.parse("bf16+budget:0.5+adamw")
+    with pytest.raises(TrainingError, match="pure_bf16"):
+        Plan.parse("pure_bf16+none+adamw+fsdp2")
 
 
 def test_memory_plan_cli_json(capsys):
