@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from pipeline_opt.monitor import sections
+from pipeline_opt.monitor import loop, sections
 from pipeline_opt.monitor.results import load_results
 from pipeline_opt.monitor.store import read_metrics
 from pipeline_opt.tables.settings import DEFAULT_WINDOW, Window
@@ -35,7 +35,10 @@ class ReportResult:
 
 def build_report(out: str | Path, results_dir: str | Path = "benchmarks/results",
                  metrics_table: Optional[str | Path] = None, tables: Sequence[str | Path] = (),
-                 window: Window = DEFAULT_WINDOW, configs: Optional[str | Path] = None) -> ReportResult:
+                 window: Window = DEFAULT_WINDOW, configs: Optional[str | Path] = None,
+                 settings: Optional[str | Path] = None) -> ReportResult:
+    """``configs``: a versioned config store whose changes to list; ``settings``: the settings store of the jobs
+    (``config_store`` of ``conf/monitor.yml``), whose rollouts to show."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     res = load_results(results_dir)
@@ -48,6 +51,8 @@ def build_report(out: str | Path, results_dir: str | Path = "benchmarks/results"
         ("Training", lambda: sections.training(res, out)),
         ("Loader", lambda: sections.loader(res, out)),
         ("Metrics", lambda: sections.metrics(points, source, out)),
+        ("Trends", lambda: loop.trends(points)),
+        ("Rollouts", lambda: loop.rollouts(points, str(settings or configs or ""))),
         ("Changes", lambda: sections.changes(points, str(configs or ""))),
         ("Other", lambda: sections.other_results(res)),
     ]

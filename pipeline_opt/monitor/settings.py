@@ -25,6 +25,11 @@ class MonitorConfig:
     ab_margin: float = 0.05  # candidate may be at most this share worse and still count as "not worse"
     ab_min_units: int = 20  # units per arm before a rollout stage is judged
     ab_resamples: int = 2000
+    record: bool = True  # every job appends its facts to metrics_table (off: jobs record nothing)
+    probe: bool = True  # a job that commits to a table times a read of it afterwards (latency.query)
+    # table name → SQL queries that represent its reads, ``{table}`` standing for the table; without them the
+    # probe scans the partitions the job touched (else the whole table)
+    probe_queries: dict[str, list[str]] = field(default_factory=dict)
 
     def validate(self) -> None:
         for key in ("memory_ratio", "hit_rate_ratio", "latency_ratio"):
@@ -40,6 +45,9 @@ class MonitorConfig:
             raise ValueError(f"confidence: {self.confidence!r} must be in [0.5, 1)")
         if not 0 <= self.ab_margin < 1:
             raise ValueError(f"ab_margin: {self.ab_margin!r} must be in [0, 1)")
+        for table, queries in self.probe_queries.items():
+            if not queries or any("{table}" not in q for q in queries):
+                raise ValueError(f"probe_queries[{table}]: every query must name {{table}}")
         if self.ab_min_units < 2 or self.ab_resamples < 100:
             raise ValueError(f"ab_min_units {self.ab_min_units!r} must be >= 2 and "
                              f"ab_resamples {self.ab_resamples!r} >= 100")

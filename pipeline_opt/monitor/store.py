@@ -13,6 +13,7 @@ from typing import Iterable, Optional, Sequence, Union
 import numpy as np
 import pyarrow as pa
 
+from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.monitor.metrics import MetricPoint
 
 SCHEMA = pa.schema([
@@ -25,6 +26,9 @@ SCHEMA = pa.schema([
     ("unit", pa.string()),
     ("labels", pa.map_(pa.string(), pa.string())),
 ])
+
+
+CHECKPOINT_EVERY = 100  # commits between checkpoints of the metrics table
 
 
 def to_arrow(points: Iterable[MetricPoint]) -> pa.Table:
@@ -47,17 +51,52 @@ def from_arrow(table: pa.Table) -> list[MetricPoint]:
 
 
 class DeltaSink:
-    """A recorder sink that appends each flush to the Delta table at ``path`` (created on first write)."""
+    """A recorder sink that appends each flush to the Delta table at ``path`` (created on first write).
 
-    def __init__(self, path: str | Path, storage_options: Optional[dict] = None) -> None:
-        self.path, self.storage_options = str(path), storage_options
+    ``table``: the table already open (``check_metrics_location`` gives it), so a run opens the log once."""
+
+    def __init__(self, path: str | Path, storage_options: Optional[dict] = None, table=None) -> None:
+        self.path, self.storage_options, self.table = str(path), storage_options, table
 
     def write(self, points: list[MetricPoint]) -> None:
         if not points:
             return
-        from deltalake import write_deltalake
+        from deltalake import DeltaTable, write_deltalake
 
-        write_deltalake(self.path, to_arrow(points), mode="append", storage_options=self.storage_options)
+        write_deltalake(self.table if self.table is not None else self.path, to_arrow(points), mode="append",
+                        storage_options=self.storage_options)
+        if self.table is None:
+            self.table = DeltaTable(self.path, storage_options=self.storage_options)
+        if self.table.version() % CHECKPOINT_EVERY == 0:  # one commit per job run: keep opening the log cheap
+            self.table.create_checkpoint()
+
+
+class MetricsTableError(PipelineOptError):
+    """The metrics location holds something that is not this recorder's Delta table."""
+
+
+def check_metrics_location(path: str | Path, storage_options: Optional[dict] = None):
+    """The metrics table at ``path`` (a ``DeltaTable``), or None when nothing is there yet; refuses anything else (a
+    folder of other files, or a Delta table with other columns, i.e. someone else's table) before a point is
+    written to it."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    text = str(path)
+    try:
+        table = DeltaTable(text, storage_options=storage_options)
+    except TableNotFoundError:
+        table = None
+    if table is not None:
+        names = table.schema().to_arrow().names
+        if list(names) != SCHEMA.names:
+            raise MetricsTableError(f"metrics table {text}: is a Delta table with columns {', '.join(names)}, not "
+                                    f"a metrics table ({', '.join(SCHEMA.names)}); name another metrics_table")
+        return table
+    local = Path(text) if "://" not in text else None
+    if local is not None and local.exists() and (not local.is_dir() or any(local.iterdir())):
+        raise MetricsTableError(f"metrics table {text}: exists and is not a Delta table; name another metrics_table")
+    return None
 
 
 def read_metrics(path: str | Path, storage_options: Optional[dict] = None) -> list[MetricPoint]:

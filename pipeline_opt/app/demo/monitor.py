@@ -1,6 +1,8 @@
-"""Showcase of the monitor part on the demo lakehouse: real metrics, an A/B rollout, a rollback drill, the report.
+"""Showcase of the monitor part on the demo lakehouse: real metrics, the closed loop on real job runs, an A/B
+rollout, a rollback drill, the report.
 
-Invariants: reads the lakehouse, never writes to it (metrics, configs and the report go under ``out``); the rollback
+Invariants: reads the lakehouse, never writes to it (metrics, settings, configs and the report go under ``out``);
+the closed loop runs the real ``health`` job with monitoring on, so its points are the job's own facts; the rollback
 drill runs on a simulated clock with injected latencies and is labelled as a drill everywhere it appears.
 """
 from __future__ import annotations
@@ -10,18 +12,24 @@ from typing import Hashable
 
 import numpy as np
 
+from pipeline_opt.app import job as jobs
 from pipeline_opt.app.demo.inputs import DemoInputs
+from pipeline_opt.app.recording import monitoring
 from pipeline_opt.cache import policies
 from pipeline_opt.delta import open_table, operation_versions
 from pipeline_opt.monitor.ab import Rollout, apply_outcome, bucket, run_rollout
 from pipeline_opt.monitor.metrics import Recorder
 from pipeline_opt.monitor.report import build_report
 from pipeline_opt.monitor.rollback import Baseline, RollbackGuard, SimulatedClock
+from pipeline_opt.monitor.rollouts import Settings
 from pipeline_opt.monitor.sections import table_file_sizes
+from pipeline_opt.monitor.settings import MonitorConfig
 from pipeline_opt.monitor.store import DeltaSink, read_metrics, summarize
 from pipeline_opt.monitor.versions import ConfigStore
 
 TABLES = ("lineitem", "orders")
+NIGHT = 24 * 3600
+LOOP_KEY = "compaction.min_file_size"
 REPEATS = 2
 COLUMNS = {"lineitem": ["l_quantity", "l_extendedprice", "l_discount"], "orders": ["o_totalprice"]}
 
@@ -39,13 +47,42 @@ def run(inputs: DemoInputs) -> dict:
         if tables:
             facts["rollout"] = cache_rollout(rec, store, table_file_sizes(str(tables[0])))
         facts["rollback_drill"] = rollback_drill(rec, store)
+    facts["closed_loop"] = closed_loop(tables, out)
     points = read_metrics(metrics)
     facts["query_p50_s"] = {s.name: round(s.p50, 4) for s in summarize(points, by_label="query")
                             if s.name.startswith("latency.query")}
     scanned = tables + compacted_by_other_showcases(out)
-    report = build_report(out / "report", inputs.results, metrics, [str(t) for t in scanned], configs=out / "_configs")
+    report = build_report(out / "report", inputs.results, metrics, [str(t) for t in scanned], configs=out / "_configs",
+                          settings=out / "_settings")
     return {"report": report.path, "plots": len(report.images), "metric_points": len(points),
             "missing_results": report.missing, **facts}
+
+
+def closed_loop(tables: list[Path], out: Path, nights: int = 2) -> dict:
+    """Nightly ``health`` runs of the tables with monitoring on (into ``out/_metrics``, settings in
+    ``out/_settings``, on a simulated clock): a night on the stored window floor, then a rollout of a lower floor,
+    each table on its arm; the status comes from the points those runs recorded."""
+    config = MonitorConfig(metrics_table=str(out / "_metrics"), config_store=str(out / "_settings"), ab_min_units=2)
+    conf = out / "monitor-loop.yml"
+    conf.write_text(f"metrics_table: {config.metrics_table}\nconfig_store: {config.config_store}\nab_min_units: 2\n")
+    clock = SimulatedClock()
+    settings = Settings(config.config_store, config, clock)
+    settings.set(LOOP_KEY, "16MB", "demo", "the shipped window floor")
+    arms: dict[str, str] = {}
+    with monitoring(conf, clock):
+        for night in range(nights + 1):
+            if night == 1:
+                settings.start(LOOP_KEY, "8MB", "demo", "a lower floor: fewer files count as small")
+            for table in tables:
+                health = jobs.run(jobs.JOBS["health"], {"path": str(table)}, progress=lambda m: None)
+                arms[table.name] = f"{settings.resolve(LOOP_KEY, table.name).arm or 'baseline'} " \
+                                   f"(floor {health.min_size:,} B)"
+            clock.advance(NIGHT)
+    points = [p for p in read_metrics(config.metrics_table) if p.job == "health"]
+    status = settings.summary(LOOP_KEY, points)
+    return {"job_points": len(points), "runs": len({p.run_id for p in points}), "arms": arms,
+            "rollout": {k: status.get(k) for k in ("rollout", "status", "percent", "samples", "next")},
+            "files_by_table": {p.labels["table"]: int(p.value) for p in points if p.name == "fact.stats.files"}}
 
 
 def compacted_by_other_showcases(out: Path, limit: int = 4) -> list[Path]:

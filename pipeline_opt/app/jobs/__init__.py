@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Optional
 
 from pipeline_opt.app.job import JOBS, Job, run
-from pipeline_opt.app.jobs import cache, cluster, loader, maintenance, monitor, setup, tables, training
+from pipeline_opt.app.jobs import cache, cluster, loader, maintenance, monitor, rollout, setup, tables, training
 from pipeline_opt.errors import PipelineOptError
 
-PARTS = (setup, tables, maintenance, loader, training, cache, monitor, cluster)  # the order of ``--help``
+PARTS = (setup, tables, maintenance, loader, training, cache, monitor, rollout, cluster)  # the order of ``--help``
 
 
 def all_jobs() -> dict[str, Job]:
