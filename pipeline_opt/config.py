@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar, Union
 import yaml
 
 from pipeline_opt.errors import ConfigError, PipelineOptError
-from pipeline_opt.units import ByteSize, parse_size
+from pipeline_opt.units import ByteSize, finite_float, parse_size
 
 T = TypeVar("T")
 
@@ -27,7 +27,12 @@ def read_yaml(path: str | Path) -> dict:
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 4]!r}); "
+                          "save it as UTF-8") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -35,6 +40,20 @@ def read_yaml(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: top level: expected a mapping, got {type(data).__name__}")
     return data
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``safe_load`` that refuses a key written twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is written twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def load(path: str | Path, cls: type[T]) -> T:
@@ -75,6 +94,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
 
 
 def _convert(tp: Any, value: Any, key: str) -> Any:
+    if tp is Any:  # a free-form value (e.g. a factory's keyword arguments), checked by whoever uses it
+        return value
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
@@ -107,7 +128,7 @@ def _scalar(tp: type, value: Any, key: str) -> Any:
         if tp is int and isinstance(value, int) and not isinstance(value, bool):
             return value
         if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            return finite_float(value, "value")  # YAML's .nan and .inf are floats too
         if tp is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
     except ValueError as e:

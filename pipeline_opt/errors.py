@@ -15,6 +15,13 @@ class ConfigError(PipelineOptError):
     """A config file is malformed, has an unknown key or a bad value."""
 
 
+class BadValueError(ConfigError, ValueError):
+    """A size or number outside its domain (NaN, infinite, negative, beyond its bound, not a number).
+
+    Also a ``ValueError``, so config loading and flag parsing, which add the key or flag to ``ValueError``s,
+    name where the value came from."""
+
+
 class TableNotFoundError(PipelineOptError):
     """The path does not exist."""
 

@@ -31,7 +31,7 @@ def test_shipped_configs_hold_the_documented_settings(monkeypatch):
     assert (monitor.latency_ratio, monitor.latency_minutes) == (1.50, 3)
     assert monitor.rollout_steps == [10, 25, 50, 100] and monitor.prometheus_port is None
     cache = load_conf("cache.yml", CONF)
-    assert cache.policy == "learned" and cache.budget == 2 * 2**30
+    assert cache.policy == "planned" and cache.budget == 2 * 2**30
     training = load_conf("training.yml", CONF)
     assert training.model.kind == "mlp" and training.features and training.label
     assert [t.name for t in load_conf("tables.yml", CONF).tables] == ["lineitem", "orders"]

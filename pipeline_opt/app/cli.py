@@ -2,19 +2,18 @@
 
 Invariants: the parser is built from the jobs' own parameter lists, so the command line cannot drift from what
 spark-submit, notebooks and the cluster driver accept; arguments reach the job as text and are converted by
-``job.parse_params``, the one converter; a user error prints one line and exits with its code (2 unless the error
-says otherwise), never a stack trace.
+``job.parse_params``, the one converter; an expected failure prints one line and exits with its code
+(``boundary``'s table), never a stack trace; ``--debug`` shows it.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Optional, Sequence
 
+from pipeline_opt.app.boundary import debugging, guarded
 from pipeline_opt.app.job import Job, Param
 from pipeline_opt.app.jobs import all_jobs, run_job
-from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.output import emit
 
 DESCRIPTION = ("Fast, lean and safe Spark/Delta pipelines that feed PyTorch training: table health, compaction, "
@@ -23,6 +22,8 @@ DESCRIPTION = ("Fast, lean and safe Spark/Delta pipelines that feed PyTorch trai
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipeline-opt", description=DESCRIPTION)
+    # read (and removed) by boundary.debugging before parsing, so it may stand anywhere; listed here for --help
+    parser.add_argument("--debug", action="store_true", help="show the traceback of any failure")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     groups: dict[str, argparse._SubParsersAction] = {}
     for spec in all_jobs().values():
@@ -87,22 +88,17 @@ def given(args: argparse.Namespace, spec: Job) -> dict:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    debug = debugging(words)
+    args = build_parser().parse_args(words)
     spec = all_jobs()[args.job]
-    try:
+
+    def call() -> int:
         result = run_job(spec.name, given(args, spec))
-    except PipelineOptError as e:
-        print(f"pipeline-opt {spec.name}: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print(f"pipeline-opt {spec.name}: interrupted", file=sys.stderr)
-        return 130
-    try:
         emit(result, getattr(args, "json", False))
-    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly, as other tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-    return int(getattr(result, "exit_code", 0) or 0)
+        return int(getattr(result, "exit_code", 0) or 0)
+
+    return guarded(f"pipeline-opt {spec.name}", call, debug)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Optional
 
+from pipeline_opt.app.boundary import debugging, guarded
 from pipeline_opt.app.job import parse_params
 from pipeline_opt.app.jobs import find_job, run_job
 from pipeline_opt.errors import PipelineOptError
@@ -82,15 +83,16 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", required=True,
                         help="JSON list of steps, e.g. '[{\"op\": \"health\", \"path\": \"t\"}]'")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark conf")
-    args = parser.parse_args(argv)
-    try:
-        conf = _parse_confs(args.conf)
-        result = run_steps(_parse_steps(args.steps), args.master, None, conf)
-    except PipelineOptError as e:
-        print(f"driver: error: {e}", file=sys.stderr)
-        return e.exit_code
-    print(json.dumps(result, default=str))
-    return 0
+    words = list(sys.argv[1:] if argv is None else argv)
+    debug = debugging(words)
+    args = parser.parse_args(words)
+
+    def call() -> int:
+        result = run_steps(_parse_steps(args.steps), args.master, None, _parse_confs(args.conf))
+        print(json.dumps(result, default=str))
+        return 0
+
+    return guarded("driver", call, debug)
 
 
 if __name__ == "__main__":

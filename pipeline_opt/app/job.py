@@ -5,7 +5,8 @@ spark-submit (``submit``), Databricks notebooks (``notebook``) and the cluster d
 input into the same parameter mapping and call ``jobs.run_job``, so the same job with the same parameters gives the
 same result whichever way it started. Parameters are checked by ``parse_params`` (unknown names and bad values raise
 one ``PipelineOptError`` naming them) before the job runs; a Spark session is started only when the job first asks
-``Context.spark`` for it.
+``Context.spark`` for it. Every run goes through ``recording.run_recorded``: when monitoring is on, the settings under
+rollout control that were not given come from the versioned store, and what the job returned is recorded.
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
+from pipeline_opt.app.recording import run_recorded
 from pipeline_opt.errors import PipelineOptError
-from pipeline_opt.units import parse_size
+from pipeline_opt.units import bounded_int, finite_float, parse_size
 
 
 def size(text: Any) -> int:
@@ -28,24 +30,16 @@ def size(text: Any) -> int:
 
 def count(text: Any) -> int:
     """A whole number of at least 0 (a version, a number of workers)."""
-    n = int(text)
-    if n < 0:
-        raise ValueError("must not be negative")
-    return n
+    return bounded_int(text, "count", minimum=0)
 
 
 def positive_int(text: Any) -> int:
-    n = int(text)
-    if n < 1:
-        raise ValueError("must be at least 1")
-    return n
+    return bounded_int(text, "number", minimum=1)
 
 
 def positive_float(text: Any) -> float:
-    value = float(text)
-    if not value > 0:  # also refuses NaN
-        raise ValueError("must be positive")
-    return value
+    """A finite number above 0 (NaN and infinity are refused)."""
+    return finite_float(text, "number", positive=True)
 
 
 def columns(text: Any) -> list[str]:
@@ -170,4 +164,6 @@ def parse_params(spec: Job, given: Mapping[str, Any]) -> argparse.Namespace:
 
 def run(spec: Job, params: Mapping[str, Any], spark=None, progress: Optional[Callable[[str], None]] = None) -> Any:
     """Run ``spec`` with ``params`` (checked first); ``spark``: the session to use (else started on demand)."""
-    return spec.run(Context(spec.name, spark, progress), parse_params(spec, params))
+    ctx = Context(spec.name, spark, progress)
+    return run_recorded(spec.name, spec.run.__module__, params, ctx, lambda given: parse_params(spec, given),
+                        lambda args: spec.run(ctx, args))

@@ -11,9 +11,9 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
+from pipeline_opt.app.boundary import debugging, guarded
 from pipeline_opt.app.cli import add_params, given
 from pipeline_opt.app.jobs import find_job, run_job
-from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.output import json_lines
 
 
@@ -21,12 +21,14 @@ def submit(name: str, argv: Optional[Sequence[str]] = None) -> int:
     spec = find_job(name)
     parser = argparse.ArgumentParser(prog=name, description=spec.help)
     add_params(parser, spec, json_switch=False)  # it always prints JSON lines
-    args = parser.parse_args(argv)
-    try:
+    words = list(sys.argv[1:] if argv is None else argv)
+    debug = debugging(words)
+    args = parser.parse_args(words)
+
+    def call() -> int:
         result = run_job(name, given(args, spec))
-    except PipelineOptError as e:
-        print(f"{name}: error: {e}", file=sys.stderr)
-        return e.exit_code
-    for line in json_lines(result):
-        print(line, flush=True)
-    return int(getattr(result, "exit_code", 0) or 0)
+        for line in json_lines(result):
+            print(line, flush=True)
+        return int(getattr(result, "exit_code", 0) or 0)
+
+    return guarded(name, call, debug)

@@ -4,7 +4,8 @@ Invariants: each yielded batch is counted against the window it came from (worke
 before the caller sees the batch), so ``state_dict()`` records exactly which batches were delivered whatever order
 the workers produced them in; ``load_state_dict`` re-pins the dataset to the saved table version and the next
 iteration yields exactly the remaining batches of that epoch, with any ``num_workers``. Workers never receive a
-``DeltaTable`` (delta-rs panics in a forked child that uses an inherited one) — only the plain snapshot.
+``DeltaTable`` (delta-rs panics in a forked child that uses an inherited one) — only the plain snapshot. While it
+iterates, a reader lease beside the table (``lease=True``) keeps our VACUUM from deleting the pinned version's files.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Optional
 
 from pipeline_opt.loader.dataset import POSITION_KEY, DeltaDataset
 from pipeline_opt.loader.errors import LoaderError
+from pipeline_opt.loader.lease import ReaderLease
 from pipeline_opt.loader.source import STAT_NAMES
 from pipeline_opt.loader.state import check_state, make_state, resume_progress
 
@@ -26,7 +28,8 @@ class DeltaLoader:
     """
 
     def __init__(self, dataset: DeltaDataset, num_workers: int = 0, pin_memory: bool = False,
-                 prefetch_batches: int = 2, multiprocessing_context: Optional[str] = None, timeout: float = 0):
+                 prefetch_batches: int = 2, multiprocessing_context: Optional[str] = None, timeout: float = 0,
+                 lease: bool = True):
         if not isinstance(dataset, DeltaDataset):
             raise LoaderError(f"DeltaLoader needs a DeltaDataset, got {type(dataset).__name__}")
         if not isinstance(num_workers, int) or num_workers < 0:
@@ -34,7 +37,7 @@ class DeltaLoader:
         if not isinstance(prefetch_batches, int) or prefetch_batches < 1:
             raise LoaderError(f"prefetch_batches must be an integer ≥ 1, got {prefetch_batches!r}")
         self.dataset, self.num_workers, self.pin_memory = dataset, num_workers, pin_memory
-        self.prefetch_batches, self.timeout = prefetch_batches, timeout
+        self.prefetch_batches, self.timeout, self.lease = prefetch_batches, timeout, bool(lease)
         self.multiprocessing_context = multiprocessing_context or ("fork" if sys.platform == "linux" else "spawn")
         self._progress: dict = {}
         self._batches_done = 0
@@ -61,15 +64,20 @@ class DeltaLoader:
         ds._tag_positions = True
         self._stats = mp.get_context(self.multiprocessing_context).Array("q", len(STAT_NAMES))
         ds.source.shared = self._stats
+        lease = ReaderLease(ds.path, ds.version, ds.source.storage_options) if self.lease else None
         try:
-            for batch in self._torch_loader():
+            for batch in _worker_errors(self._torch_loader()):
                 window, index = (int(v) for v in batch.pop(POSITION_KEY))
                 self._progress[window] = max(self._progress.get(window, 0), index + 1)
                 self._batches_done += 1
+                if lease is not None:
+                    lease.renew()
                 yield batch
         finally:
             ds._tag_positions, ds._resume, ds.source.shared = False, None, None
             ds.source.flush_stats()
+            if lease is not None:
+                lease.release()
         self._epoch += 1
         self._progress, self._batches_done = {}, 0
 
@@ -95,3 +103,15 @@ class DeltaLoader:
         self._epoch = int(state["epoch"])
         self._progress = resume_progress(state)
         self._batches_done = int(state["batches_done"])
+
+
+def _worker_errors(batches):
+    """Batches, with a worker's ``LoaderError`` re-raised as its own one line (torch wraps it in a traceback text)."""
+    try:
+        yield from batches
+    except LoaderError as e:
+        text = str(e)
+        if "Original Traceback" not in text:
+            raise
+        last = text.strip().splitlines()[-1]
+        raise type(e)(last.split(": ", 1)[1] if ": " in last else last) from None

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from pipeline_opt.delta.deletion_vectors import deleted_rows, keep_mask
 from pipeline_opt.delta.snapshot import DataFile, Snapshot
+from pipeline_opt.loader.errors import missing_file
 
 
 class FileReader:
@@ -37,12 +38,15 @@ class FileReader:
         if self._file is not None and self._file[0] == index:
             return self._file
         f = self.snapshot.files[index]
-        pf = self._opener(self.snapshot.file_uri(f), f)
+        try:  # the data file and its deletion vector: a VACUUM can delete either under a pinned version
+            pf = self._opener(self.snapshot.file_uri(f), f)
+            mask = None
+            if f.dv is not None:
+                mask = keep_mask(pf.metadata.num_rows, deleted_rows(f.dv, self._read_bytes, self.snapshot.uri))
+        except FileNotFoundError:
+            raise missing_file(self.snapshot, f.path) from None
         sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
         starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        mask = None
-        if f.dv is not None:
-            mask = keep_mask(pf.metadata.num_rows, deleted_rows(f.dv, self._read_bytes, self.snapshot.uri))
         if self.filter_expr is None:
             live = [int(mask[starts[i]:starts[i + 1]].sum()) if mask is not None else sizes[i]
                     for i in range(len(sizes))]

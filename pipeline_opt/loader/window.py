@@ -16,7 +16,7 @@ import pyarrow.dataset as pds
 import pyarrow.fs as pafs
 
 from pipeline_opt.delta.deletion_vectors import deleted_rows, keep_mask
-from pipeline_opt.loader.errors import LoaderError
+from pipeline_opt.loader.errors import LoaderError, missing_file
 from pipeline_opt.loader.reader import FileReader
 
 _FORMAT = pds.ParquetFileFormat()
@@ -71,7 +71,7 @@ class WindowReader:
             pieces, run = [], []
             for seg in w.segments:
                 if self._is_small(seg):
-                    run.append((seg, _take_rows(batches, self.snapshot.files[seg[0]].num_records)))
+                    run.append((seg, self._scanned(batches, seg)))
                     continue
                 if run:
                     pieces.append(self._assemble(run, pa.concat_tables([t for _, t in run])))
@@ -81,6 +81,13 @@ class WindowReader:
             if run:
                 pieces.append(self._assemble(run, pa.concat_tables([t for _, t in run])))
             yield _concat(pieces)
+
+    def _scanned(self, batches, seg) -> pa.Table:
+        f = self.snapshot.files[seg[0]]
+        try:
+            return _take_rows(batches, f.num_records)
+        except FileNotFoundError as e:  # the scan reads ahead: the missing file may be a later one than ``f``
+            raise missing_file(self.snapshot, _relative(self.snapshot.uri, e.filename) or f.path) from None
 
     def _is_small(self, seg) -> bool:
         return self.snapshot.files[seg[0]].num_records <= self.big_file_rows
@@ -158,3 +165,10 @@ def _concat(pieces: list) -> tuple:
         rows.append(idx + offset)
         offset += table.num_rows
     return pa.concat_tables([t for t, _ in pieces]), np.concatenate(rows)
+
+
+def _relative(root: str, filename) -> str | None:
+    if not filename:
+        return None
+    name = str(filename)
+    return name[len(root.rstrip("/")) + 1:] if name.startswith(root.rstrip("/") + "/") else name

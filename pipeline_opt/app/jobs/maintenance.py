@@ -2,14 +2,13 @@
 
 Invariants: ``vacuum`` is a dry run unless ``--execute``; a job that commits holds the table's writer lease (on S3);
 every chosen table's retention is checked before the first table is touched, so one unsafe retention refuses the whole
-run; a bad path or query log fails before a JVM starts.
+run; a bad path or query log fails before a JVM starts; a catalog table name is resolved once, through Spark.
 """
 from __future__ import annotations
 
 from pipeline_opt.app.job import Context, Param, job
 from pipeline_opt.app.jobs.tables import TABLE_SELECTION
-from pipeline_opt.app.selection import choose_tables, per_table, writing
-from pipeline_opt.delta import check_table_path
+from pipeline_opt.app.selection import choose_tables, per_table, resolve, storage_options, writing
 from pipeline_opt.storage import for_engine
 from pipeline_opt.tables.partitioning import advise
 from pipeline_opt.tables.predicates import read_predicate_log
@@ -18,16 +17,18 @@ from pipeline_opt.tables.vacuum import SAFE_RETENTION_HOURS, check_retention, va
 
 
 @job("partitioning", "recommend partition / Z-order / liquid clustering columns, or none, with the reasons",
-     Param("path", "Delta table path or URI", positional=True, required=True),
+     Param("path", "Delta table path or URI, or catalog name (db.table, catalog.schema.table)", positional=True,
+           required=True),
      Param("predicates", "query log: one query or WHERE clause per line (or JSON lines with a 'predicate' key)"),
      Param("apply", "re-lay the table as recommended in one Delta commit, verified row for row", flag=True))
 def partitioning(ctx: Context, args):
     predicates = read_predicate_log(args.predicates) if args.predicates else None
-    path = for_engine(check_table_path(args.path), "spark")
-    advice = advise(ctx.spark, path, predicates)
+    ref = resolve(args.path, lambda: ctx.spark)
+    ref = ref.with_location(for_engine(ref.location, "spark"))
+    advice = advise(ctx.spark, ref, predicates)
     if args.apply:
-        with writing(ctx.spark, path):
-            advice.applied = apply_layout(ctx.spark, path, advice)
+        with writing(ctx.spark, ref.location):
+            advice.applied = apply_layout(ctx.spark, ref, advice)
     return advice
 
 
@@ -41,17 +42,18 @@ def partitioning(ctx: Context, args):
 def vacuum_tables(ctx: Context, args):
     if args.retention_hours is not None:
         check_retention(args.retention_hours, args.allow_unsafe)  # refuse before reading any config or table
-    chosen = choose_tables(args)
+    chosen = choose_tables(args, lambda: ctx.spark)
     plans = []
-    for t in chosen.tables:
+    for t, ref in chosen.items():
         hours = args.retention_hours if args.retention_hours is not None else chosen.config.retention_hours(t)
         check_retention(hours, args.allow_unsafe)
-        plans.append((for_engine(t.path, "spark"), hours))
+        plans.append((ref.with_location(for_engine(ref.location, "spark")), hours, storage_options(ref.location)))
     results = []
-    for path, hours in plans:
+    for ref, hours, options in plans:
         if not args.execute:
-            results.append(vacuum(ctx.spark, path, hours, allow_unsafe=args.allow_unsafe))
+            results.append(vacuum(ctx.spark, ref, hours, allow_unsafe=args.allow_unsafe, storage_options=options))
             continue
-        with writing(ctx.spark, path):
-            results.append(vacuum(ctx.spark, path, hours, dry_run=False, allow_unsafe=args.allow_unsafe))
+        with writing(ctx.spark, ref.location):
+            results.append(vacuum(ctx.spark, ref, hours, dry_run=False, allow_unsafe=args.allow_unsafe,
+                                  storage_options=options))
     return per_table(chosen, results)

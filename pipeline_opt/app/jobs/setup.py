@@ -4,9 +4,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline_opt.app.conf import check_conf_dir
-from pipeline_opt.app.job import Context, Param, job, positive_float
+from pipeline_opt.app.job import Context, Param, job
+from pipeline_opt.units import finite_float
 
-SCALE = Param("scale", "TPC-H scale factor", positive_float, default=0.1)
+
+def _scale(text) -> float:
+    """A TPC-H scale factor in (0, 100]: 100 is about 100 GB of tables, more than a demo laptop holds."""
+    return finite_float(text, "scale factor", maximum=100.0, positive=True)
+
+
+SCALE = Param("scale", "TPC-H scale factor, in (0, 100]", _scale, default=0.1)
 
 
 @job("setup-jars", "fetch Delta Lake's JVM jars once (Ivy, or Maven as a fallback)")

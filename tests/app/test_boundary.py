@@ -1,0 +1,79 @@
+"""The error boundary: expected failures are one line and a documented exit code; bugs keep their traceback."""
+import subprocess
+import sys
+
+import pytest
+
+from pipeline_opt.app.boundary import debugging, explain, guarded
+from pipeline_opt.errors import ConfigError
+
+
+def _raising(exc: BaseException):
+    def call() -> int:
+        raise exc
+    return call
+
+
+def _one_error_line(capsys) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_user_error_is_its_own_exit_code(capsys):
+    assert guarded("p", _raising(ConfigError("batch_size: -1 is not a positive integer"))) == 2
+    assert _one_error_line(capsys) == "p: error: batch_size: -1 is not a positive integer"
+
+
+def test_os_refusal_names_the_path_and_exits_4(tmp_path, capsys):
+    def write_into_a_folder() -> int:
+        (tmp_path / "out").mkdir()
+        open(tmp_path / "out", "w")
+        return 0
+
+    assert guarded("p", write_into_a_folder) == 4
+    line = _one_error_line(capsys)
+    assert line.startswith("p: error: Is a directory: ") and line.endswith("out")
+
+
+def test_interrupt_is_quiet_130(capsys):
+    assert guarded("p", _raising(KeyboardInterrupt())) == 130
+    assert _one_error_line(capsys) == "p: interrupted"
+
+
+def test_a_bug_keeps_its_traceback():
+    with pytest.raises(ZeroDivisionError):
+        guarded("p", lambda: 1 // 0)
+
+
+def test_debug_lets_user_errors_through():
+    with pytest.raises(ConfigError):
+        guarded("p", _raising(ConfigError("x")), debug=True)
+    argv = ["health", "--debug", "t"]
+    assert debugging(argv) and argv == ["health", "t"]
+
+
+def test_spark_analysis_error_is_bad_input(spark):
+    with pytest.raises(Exception) as caught:
+        spark.sql("SELECT no_such_column FROM range(1)").collect()
+    message, code = explain(caught.value)
+    assert code == 2 and message.startswith("Spark: ") and "no_such_column" in message and "\n" not in message
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline_opt.app.cli", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_config_that_is_not_utf8_is_one_line(tmp_path):
+    config = tmp_path / "tables.yml"
+    config.write_bytes("tables:\n  - name: caf\u00e9\n    path: x\n".encode("latin-1"))
+    done = _cli("schedule", "--config", str(config))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "not UTF-8" in done.stderr
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    done = _cli("--debug", "health", str(tmp_path / "missing"))
+    assert done.returncode != 0 and "Traceback" in done.stderr
