@@ -18,10 +18,11 @@ Exit codes (the README's table is this one):
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
-from typing import Callable
+from typing import Callable, NoReturn
 
 from pipeline_opt.errors import PipelineOptError
 
@@ -33,6 +34,13 @@ BROKEN_PIPE = 141
 # Spark's analysis errors are bad input (a column or table that does not exist); matched by name so that the
 # boundary imports no Spark, and covers both the classic and the Spark Connect classes.
 SPARK_INPUT_ERRORS = {"AnalysisException", "ParseException", "IllegalArgumentException"}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's refusals as one line (its usage block goes to ``--help``), exit 2 like every bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def debugging(argv: list[str]) -> bool:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from pipeline_opt.app.boundary import debugging, guarded
+from pipeline_opt.app.boundary import OneLineParser, debugging, guarded
 from pipeline_opt.app.job import Job, Param
 from pipeline_opt.app.jobs import all_jobs, run_job
 from pipeline_opt.output import emit
@@ -21,7 +21,7 @@ DESCRIPTION = ("Fast, lean and safe Spark/Delta pipelines that feed PyTorch trai
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pipeline-opt", description=DESCRIPTION)
+    parser = OneLineParser(prog="pipeline-opt", description=DESCRIPTION)
     # read (and removed) by boundary.debugging before parsing, so it may stand anywhere; listed here for --help
     parser.add_argument("--debug", action="store_true", help="show the traceback of any failure")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -11,13 +11,12 @@ clear line. The last stdout line is one JSON object; a user error prints one lin
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from typing import Optional
 
-from pipeline_opt.app.boundary import debugging, guarded
+from pipeline_opt.app.boundary import OneLineParser, debugging, guarded
 from pipeline_opt.app.job import parse_params
 from pipeline_opt.app.jobs import find_job, run_job
 from pipeline_opt.errors import PipelineOptError
@@ -78,7 +77,7 @@ def _parse_confs(items: list[str]) -> dict[str, str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline_opt.app.driver", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m pipeline_opt.app.driver", description=__doc__.splitlines()[0])
     parser.add_argument("--master", default=None, help="master URL (default: PIPELINE_OPT_SPARK_MASTER or local[2])")
     parser.add_argument("--steps", required=True,
                         help="JSON list of steps, e.g. '[{\"op\": \"health\", \"path\": \"t\"}]'")

@@ -7,11 +7,10 @@ stderr and returns its exit code.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Optional, Sequence
 
-from pipeline_opt.app.boundary import debugging, guarded
+from pipeline_opt.app.boundary import OneLineParser, debugging, guarded
 from pipeline_opt.app.cli import add_params, given
 from pipeline_opt.app.jobs import find_job, run_job
 from pipeline_opt.output import json_lines
@@ -19,7 +18,7 @@ from pipeline_opt.output import json_lines
 
 def submit(name: str, argv: Optional[Sequence[str]] = None) -> int:
     spec = find_job(name)
-    parser = argparse.ArgumentParser(prog=name, description=spec.help)
+    parser = OneLineParser(prog=name, description=spec.help)
     add_params(parser, spec, json_switch=False)  # it always prints JSON lines
     words = list(sys.argv[1:] if argv is None else argv)
     debug = debugging(words)

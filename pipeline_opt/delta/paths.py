@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from pipeline_opt.errors import NotADeltaTableError, PipelineOptError, TableNotFoundError
 
@@ -25,7 +26,10 @@ def is_remote(path: str | Path) -> bool:
 
 def check_local_table(path: str | Path) -> Path:
     """Return the local table folder, or raise if it is missing or holds no ``_delta_log``."""
-    p = Path(str(path).removeprefix("file://")).expanduser()
+    text = str(path)
+    if text.startswith("file:"):  # Spark's own forms: file:/abs/path (as VACUUM prints it) and file:///abs/path
+        text = unquote(urlparse(text).path)
+    p = Path(text).expanduser()
     if not p.exists():
         raise TableNotFoundError(f"{path}: no such path")
     if not (p / "_delta_log").is_dir():

@@ -1,4 +1,5 @@
 """The error boundary: expected failures are one line and a documented exit code; bugs keep their traceback."""
+import json
 import subprocess
 import sys
 
@@ -77,3 +78,25 @@ def test_config_that_is_not_utf8_is_one_line(tmp_path):
 def test_debug_flag_shows_the_traceback(tmp_path):
     done = _cli("--debug", "health", str(tmp_path / "missing"))
     assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+def test_argparse_refusals_are_one_line(capsys):
+    from pipeline_opt.app.cli import main
+
+    for argv in (["cache", "workload", "--preset", "nope"], ["health", "--bogus"], []):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        line = _one_error_line(capsys)
+        assert "error:" in line and line.endswith("--help)") and "usage" not in line
+
+
+def test_sparks_file_uri_forms_name_a_local_table(spark, tmp_path, capsys):
+    from pipeline_opt.app.cli import main
+
+    path = tmp_path / "t"
+    spark.range(10).write.format("delta").save(str(path))
+    for form in (f"file:{path}", f"file://{path}"):
+        assert main(["health", form, "--json"]) == 0, form
+        facts = json.loads(capsys.readouterr().out)
+        assert facts["path"] == str(path) and facts["stats"]["rows"] == 10

@@ -100,3 +100,19 @@ def test_nan_retention_is_refused():
 
     with pytest.raises(UnsafeRetentionError, match="not a finite number"):
         check_retention(float("nan"), allow_unsafe=True)
+
+
+def test_deletion_vectors_inside_a_spark_checkpoint(spark, tmp_path):
+    """Spark checkpoints every 10 commits by default; the deletion vectors then come from the checkpoint's Parquet."""
+    path = str(tmp_path / "ckpt")
+    spark.range(0, 1000, numPartitions=2).write.format("delta").option("delta.enableDeletionVectors", "true") \
+        .save(path)
+    deleted: set[int] = set()
+    for i in range(11):  # 11 DELETE commits: the checkpoint at version 10 carries the vectors
+        spark.sql(f"DELETE FROM delta.`{path}` WHERE id % 50 = {i}")
+        deleted |= {n for n in range(1000) if n % 50 == i}
+    assert os.path.exists(os.path.join(path, "_delta_log", f"{10:020d}.checkpoint.parquet"))
+    snapshot = read_snapshot(path)
+    assert snapshot.vectors  # the live files carry deletion vectors, read from the checkpoint and commit 11
+    got = sorted(int(i) for b in DeltaLoader(DeltaDataset(path, batch_size=128)) for i in b["id"])
+    assert got == sorted(set(range(1000)) - deleted)
