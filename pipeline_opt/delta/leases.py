@@ -21,6 +21,8 @@ from typing import Mapping, Optional
 import pyarrow.fs as pafs
 
 from pipeline_opt.delta.fs import resolve
+from pipeline_opt.delta.log import commit_timestamp_ms
+from pipeline_opt.errors import DeltaLogError
 
 LEASE_DIR = "_pipeline_opt_leases"
 DEFAULT_TTL_S = 3600.0
@@ -42,29 +44,17 @@ class Lease:
 def commit_time(uri: str, version: int, storage_options: Optional[Mapping[str, str]] = None) -> float:
     """The commit time of ``version``: its commitInfo timestamp, else the commit file's modification time."""
     fs, root = resolve(uri, storage_options)
-    path = f"{root.rstrip('/')}/_delta_log/{version:020d}.json"
+    log_dir = f"{root.rstrip('/')}/_delta_log"
     try:
-        with fs.open_input_stream(path) as stream:
-            for line in stream.read().decode("utf-8", "replace").splitlines():
-                stamp = _commit_info_timestamp(line)
-                if stamp is not None:
-                    return stamp / 1000.0
-        info = fs.get_file_info(path)
-    except (OSError, ValueError):
+        stamp = commit_timestamp_ms(fs, log_dir, version)
+        if stamp is not None:
+            return stamp / 1000.0
+        info = fs.get_file_info(f"{log_dir}/{version:020d}.json")
+    except (OSError, DeltaLogError):
         info = None
     if info is not None and info.mtime is not None:
         return info.mtime.timestamp()
     return time.time() - DEFAULT_TTL_S * 24 * 365  # unknown (log cleaned up): treat it as very old, so VACUUM keeps
-
-
-def _commit_info_timestamp(line: str) -> Optional[int]:
-    try:
-        action = json.loads(line)
-    except ValueError:
-        return None
-    info = action.get("commitInfo") if isinstance(action, dict) else None
-    stamp = info.get("inCommitTimestamp", info.get("timestamp")) if isinstance(info, dict) else None
-    return int(stamp) if isinstance(stamp, (int, float)) and stamp > 0 else None
 
 
 class LeaseHolder:
@@ -97,7 +87,7 @@ class LeaseHolder:
     def release(self) -> None:
         try:
             self._fs.delete_file(self.path)
-        except (OSError, FileNotFoundError):
+        except OSError:
             pass  # already gone, or never written: nothing holds the version any more
 
 

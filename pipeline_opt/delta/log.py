@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Mapping
+from typing import Mapping, Optional
 from urllib.parse import unquote
 
 import pyarrow.compute as pc
@@ -54,6 +54,16 @@ def _checkpoints(fs: pafs.FileSystem, log_dir: str, version: int) -> dict[int, l
         if not kind.isdigit() or len(files) == int(kind):
             complete[v] = files
     return complete
+
+
+def commit_timestamp_ms(fs: pafs.FileSystem, log_dir: str, version: int) -> Optional[int]:
+    """The commit time of ``version`` in ms (in-commit timestamp, else commitInfo's), None when it carries none."""
+    for action in _commit(fs, log_dir, version):
+        info = action.get("commitInfo") if isinstance(action, dict) else None
+        stamp = info.get("inCommitTimestamp", info.get("timestamp")) if isinstance(info, dict) else None
+        if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) and stamp > 0:
+            return int(stamp)
+    return None
 
 
 def _commit(fs: pafs.FileSystem, log_dir: str, version: int) -> list[dict]:

@@ -34,11 +34,6 @@ def _fractions(text) -> list[float]:
     return sizes
 
 
-def _limit(text) -> int:
-    """A positive number of requests; 0 or less would replay nothing (or everything) and is refused."""
-    return bounded_int(text, "request count", minimum=1, maximum=MAX_COUNT)
-
-
 def _budget(text) -> int:
     """A byte budget of at least one byte (``0`` would plan to cache nothing and call that a plan)."""
     n = size(text)
@@ -53,6 +48,9 @@ def _upto(limit: int, what: str):
     convert.__name__ = what
     return convert
 
+
+# A positive number of requests: 0 or less would replay nothing (or everything) and is refused.
+_limit = _upto(MAX_COUNT, "request count")
 
 # A generated workload is held in memory, one request per file read: refuse what would not fit in a laptop's.
 MAX_GENERATED_REQUESTS = 10**8
@@ -126,8 +124,7 @@ def _workload_spec(args) -> WorkloadSpec:
     if args.preset:
         return preset(args.preset, args.scale)
     if args.spec:
-        spec = load(args.spec, WorkloadSpec)
-        return spec
+        return load(args.spec, WorkloadSpec)
     requests = args.tables * args.files * args.epochs * args.jobs
     if requests > MAX_GENERATED_REQUESTS:
         raise PipelineOptError(f"--tables x --files x --epochs x --jobs = {requests} requests; at most "
