@@ -185,10 +185,42 @@ def fetch_jars_with_maven(dest: Optional[Path] = None) -> list[Path]:
 
 
 def _local_jars() -> list[Path]:
-    """The Maven-copied jars of exactly the installed line (``artifact-version.jar``), or none if any is missing:
-    jars of the other Spark line in the same folder are never mixed in."""
+    """Jars to load without Ivy: the Maven-copied ones of exactly the installed line (``artifact-version.jar``),
+    else those an earlier Ivy resolution of the same line retrieved; none if any is missing. Jars of the other
+    Spark line in the same folder are never mixed in."""
     jars = [jar_dir() / f"{c.split(':')[1]}-{c.split(':')[2]}.jar" for c in delta_artifacts()]
-    return jars if all(j.is_file() for j in jars) else []
+    if all(j.is_file() for j in jars):
+        return jars
+    try:
+        resolved = [Path(line) for line in _resolution_file().read_text().split()]
+    except (OSError, UnicodeDecodeError):
+        return []
+    return resolved if resolved and all(j.is_file() for j in resolved) else []
+
+
+def _resolution_file() -> Path:
+    """Where the jar list of one line's Ivy resolution is kept (keyed by the coordinates it resolved)."""
+    key = "_".join(c.replace(":", "-") for c in delta_artifacts())
+    return jar_dir() / f"ivy-resolved-{key}.txt"
+
+
+def _remember_resolution(spark) -> None:
+    """Keep the jars Ivy just retrieved, so later starts load them through ``spark.jars`` and skip Ivy's
+    resolution (seconds, and a long report on the console, at every start)."""
+    from urllib.parse import unquote, urlparse
+
+    listed = spark.sparkContext.getConf().get("spark.jars", "")
+    jars = [unquote(urlparse(j).path) if j.startswith("file:") else j for j in listed.split(",") if j]
+    if not jars or not all(Path(j).is_file() for j in jars):
+        return
+    target = _resolution_file()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text("\n".join(jars) + "\n")
+        partial.replace(target)  # atomic: a concurrent start reads the old list or the new one, never half
+    except OSError:  # a read-only home only costs the next start another resolution
+        pass
 
 
 def get_spark(
@@ -296,6 +328,8 @@ def _build(session_cls, app_name, master, conf, use_ivy: bool):
         builder = builder.enableHiveSupport()
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    if use_ivy:
+        _remember_resolution(spark)
     return spark
 
 

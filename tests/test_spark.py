@@ -28,3 +28,19 @@ def test_databricks_returns_existing_session_untouched(spark, monkeypatch):
     spark.conf.set("pipeline_opt.marker", "kept")
     assert get_spark(conf={"pipeline_opt.marker": "changed"}) is spark
     assert spark.conf.get("pipeline_opt.marker") == "kept"
+
+
+def test_jars_of_a_session_are_remembered_so_later_starts_skip_ivy(spark, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from pipeline_opt.spark import _local_jars, _remember_resolution
+
+    monkeypatch.setenv("PIPELINE_OPT_JAR_DIR", str(tmp_path))
+    assert _local_jars() == []  # nothing copied or remembered in an empty folder
+    _remember_resolution(spark)
+    jars = _local_jars()
+    assert any("delta-spark" in j.name for j in jars) and all(j.is_file() for j in jars)
+    listed = next(tmp_path.glob("ivy-resolved-*.txt"))
+    listed.write_text(listed.read_text() + str(tmp_path / "gone.jar") + "\n")
+    assert _local_jars() == []  # a jar that vanished since: resolve again rather than start without it
+    assert Path(listed).is_file()

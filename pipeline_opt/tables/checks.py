@@ -86,8 +86,11 @@ def _run_suite(comparison, after_df, expected: TableFingerprint) -> tuple[list[s
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     gx = require("great_expectations", "verify")
     gxe = require("great_expectations.expectations", "verify")
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    # GX draws a tqdm bar per metric batch on stderr; a job's console shows our progress lines only.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     source = context.data_sources.add_spark("pipeline_opt_verify")
     suites: dict[str, tuple[Any, list[Any]]] = {
         "table": (after_df, [gxe.ExpectTableRowCountToEqual(value=expected.rows),

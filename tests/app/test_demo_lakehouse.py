@@ -48,3 +48,29 @@ def test_refuses_a_folder_that_already_holds_tables(lakehouse):
     root, _ = lakehouse
     with pytest.raises(PipelineOptError, match="already holds"):
         generate(root, 0.01, ingest=TINY)
+
+
+def test_refuses_a_folder_holding_other_files_and_keeps_them(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    with pytest.raises(PipelineOptError, match="not an empty folder or a demo lakehouse"):
+        generate(folder, 0.01, ingest=TINY)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def test_fresh_demo_never_deletes_a_folder_the_demo_did_not_make(tmp_path):
+    from pipeline_opt.app.demo.run import run_demo
+
+    folder = tmp_path / "mine"
+    (folder / "lineitem" / "_delta_log").mkdir(parents=True)
+    with pytest.raises(PipelineOptError, match="not a demo lakehouse"):
+        run_demo(folder, 0.01, fresh=True)
+    assert (folder / "lineitem" / "_delta_log").is_dir()
+
+
+def test_generated_lakehouse_carries_the_marker(lakehouse):
+    from pipeline_opt.app.demo.lakehouse import is_demo_lakehouse
+
+    root, _ = lakehouse
+    assert is_demo_lakehouse(root)

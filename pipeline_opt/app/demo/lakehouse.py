@@ -26,6 +26,8 @@ STREAMED = {
     "orders": ("o_orderdate", "year(o_orderdate)", "o_orderyear"),
 }
 DIMENSIONS = ("customer", "part", "partsupp", "supplier", "nation", "region")
+# Written first into every folder ``generate`` fills: only a folder carrying it may be regenerated (deleted).
+MARKER = ".pipeline-opt-demo-lakehouse"
 # (commits, files per commit): enough commits to look like an ingest, few enough to build in about a minute.
 COMMITS = {"lineitem": (25, 40), "orders": (10, 30)}
 # Late cancellations, applied as one DELETE after the ingest: leaves deletion vectors on most lineitem files.
@@ -57,6 +59,10 @@ def generate(out: Path, scale: float = 0.1, spark=None, progress=None, ingest=No
     existing = [t for t in (*STREAMED, *DIMENSIONS) if (out / t).exists()]
     if existing:
         raise PipelineOptError(f"{out}: already holds {', '.join(existing)}; choose an empty folder")
+    if out.exists() and (not out.is_dir() or any(p.name != MARKER for p in out.iterdir())):
+        raise PipelineOptError(f"{out}: exists and is not an empty folder or a demo lakehouse; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text(f"TPC-H scale {scale}\n")
     say = progress or _stderr_progress
     if spark is None:
         from pipeline_opt.spark import get_spark
@@ -77,6 +83,11 @@ def generate(out: Path, scale: float = 0.1, spark=None, progress=None, ingest=No
     result.seconds = time.perf_counter() - started
     say("")
     return result
+
+
+def is_demo_lakehouse(folder: Path) -> bool:
+    """Whether ``folder`` was made by ``generate`` (so regenerating it deletes nothing of the user's)."""
+    return (Path(folder) / MARKER).is_file()
 
 
 def _tpchgen(dest: Path, scale: float) -> None:

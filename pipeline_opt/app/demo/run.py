@@ -17,7 +17,8 @@ from typing import Callable, Optional
 
 from pipeline_opt.app.demo import cache, loader, maintenance, monitor, storage, tables, training
 from pipeline_opt.app.demo.inputs import DemoInputs
-from pipeline_opt.app.demo.lakehouse import DIMENSIONS, STREAMED, generate
+from pipeline_opt.app.demo.lakehouse import DIMENSIONS, MARKER, STREAMED, generate, is_demo_lakehouse
+from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.output import render_mapping, to_jsonable
 from pipeline_opt.tables.health import table_health
 from pipeline_opt.units import format_size
@@ -62,6 +63,8 @@ def run_demo(lakehouse: Path, scale: float = 0.1, fresh: bool = False, s3: Optio
     """
     lakehouse = Path(lakehouse)
     if fresh and lakehouse.exists():
+        if not is_demo_lakehouse(lakehouse):  # never delete a folder the demo did not make
+            raise PipelineOptError(f"{lakehouse}: not a demo lakehouse (no {MARKER}); --fresh deletes only those")
         shutil.rmtree(lakehouse)
     if not (lakehouse / "lineitem" / "_delta_log").is_dir():
         print(generate(lakehouse, scale).render(), file=sys.stderr)
