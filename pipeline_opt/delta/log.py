@@ -121,3 +121,56 @@ def _read_checkpoint(fs: pafs.FileSystem, path: str, log_dir: str, live: dict) -
         for side in table.column("sidecar").to_pylist():
             if side is not None:
                 _read_checkpoint(fs, f"{log_dir}/_sidecars/{unquote(side['path'])}", log_dir, live)
+
+
+def describe_damage(fs: pafs.FileSystem, log_dir: str) -> Optional[str]:
+    """What is wrong with a log a reader refused, in the words a user can act on; None when nothing is found.
+
+    Looks for the three kinds of damage seen in practice: ``_last_checkpoint`` naming a checkpoint that is not there
+    (with the JSON commits a replay without it would need), a gap in the commit sequence, and a newest commit cut
+    mid-line (a writer killed during a non-atomic put). Lists the log folder once; reads only small files.
+    """
+    names = [info.base_name for info in fs.get_file_info(pafs.FileSelector(log_dir))]
+    commits = sorted(int(n[:20]) for n in names if re.fullmatch(r"\d{20}\.json", n))
+    checkpoints = _checkpoints(fs, log_dir, 2**63 - 1)
+    hinted = _hinted_checkpoint(fs, log_dir)
+    if hinted is not None and hinted not in checkpoints:
+        wanted = set(range(hinted + 1))
+        missing = _ranges(sorted(wanted - set(commits)))
+        return (f"checkpoint {hinted} named by _last_checkpoint is missing; log replay from JSON would need commits "
+                f"0–{hinted} ({'missing: ' + missing if missing else 'all present'})")
+    start = max((v for v in checkpoints if v <= (commits[-1] if commits else -1)), default=0)
+    gaps = sorted(set(range(start, commits[-1] + 1)) - set(commits)) if commits else []
+    if gaps:
+        return (f"commit {gaps[0]} is missing" if len(gaps) == 1 else f"commits {_ranges(gaps)} are missing") + \
+            f" from the log, which holds commits up to {commits[-1]}"
+    if commits:
+        with fs.open_input_stream(f"{log_dir}/{commits[-1]:020d}.json") as fh:
+            lines = fh.read().decode("utf-8", errors="replace").splitlines()
+        for number, line in enumerate(lines, 1):
+            try:
+                json.loads(line) if line.strip() else None
+            except ValueError:
+                return f"commit {commits[-1]} is truncated or corrupt (line {number} is not JSON)"
+    return None
+
+
+def _hinted_checkpoint(fs: pafs.FileSystem, log_dir: str) -> Optional[int]:
+    try:
+        with fs.open_input_stream(f"{log_dir}/_last_checkpoint") as fh:
+            hint = json.loads(fh.read().decode())
+    except (FileNotFoundError, UnicodeDecodeError, ValueError):
+        return None
+    version = hint.get("version") if isinstance(hint, dict) else None
+    return version if isinstance(version, int) and not isinstance(version, bool) and version >= 0 else None
+
+
+def _ranges(versions: list[int]) -> str:
+    """``[1, 2, 3, 7]`` → ``"1–3, 7"``."""
+    spans: list[list[int]] = []
+    for v in versions:
+        if spans and v == spans[-1][1] + 1:
+            spans[-1][1] = v
+        else:
+            spans.append([v, v])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in spans)

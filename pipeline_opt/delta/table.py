@@ -31,7 +31,22 @@ def open_table(path: str | Path, version: Optional[int] = None,
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         if version is not None and "version" in first.lower():
             raise DeltaLogError(f"{path}: version {version} does not exist ({first})") from None
+        damage = _damage(uri, storage_options)
+        if damage:
+            raise DeltaLogError(f"{path}: the Delta log is damaged: {damage}") from None
         raise DeltaLogError(f"{path}: the Delta log cannot be read ({first})") from None
+
+
+def _damage(uri: str, storage_options: Optional[Mapping[str, str]]) -> Optional[str]:
+    """The named damage of a log delta-rs refused (``log.describe_damage``), or None when it cannot tell."""
+    from pipeline_opt.delta.fs import resolve
+    from pipeline_opt.delta.log import describe_damage
+
+    try:
+        fs, root = resolve(uri, storage_options)
+        return describe_damage(fs, root.rstrip("/") + "/_delta_log")
+    except (OSError, DeltaLogError):  # the diagnosis is a courtesy: the reader's own error still stands
+        return None
 
 
 def is_delta_table(uri: str, storage_options: Optional[Mapping[str, str]] = None) -> bool:
