@@ -251,7 +251,9 @@ def get_spark(
         spark.sparkContext.setLogLevel("ERROR")
         return spark
     try:
-        return _build(sql.SparkSession, app_name, master, conf, use_ivy=not _local_jars())
+        # A caller that names packages (hadoop-aws for S3A) needs Ivy to resolve them: spark.jars would shadow them.
+        extra_packages = "spark.jars.packages" in (conf or {})
+        return _build(sql.SparkSession, app_name, master, conf, use_ivy=extra_packages or not _local_jars())
     except Exception as e:  # Ivy could not resolve: fall back to Maven-copied jars once
         if _local_jars() or "resolve" not in str(e).lower():
             raise
@@ -328,7 +330,7 @@ def _build(session_cls, app_name, master, conf, use_ivy: bool):
         builder = builder.enableHiveSupport()
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    if use_ivy:
+    if use_ivy and "spark.jars.packages" not in (conf or {}):  # remember Delta's own resolution only
         _remember_resolution(spark)
     return spark
 

@@ -139,11 +139,6 @@ def describe_damage(fs: pafs.FileSystem, log_dir: str) -> Optional[str]:
         missing = _ranges(sorted(wanted - set(commits)))
         return (f"checkpoint {hinted} named by _last_checkpoint is missing; log replay from JSON would need commits "
                 f"0–{hinted} ({'missing: ' + missing if missing else 'all present'})")
-    start = max((v for v in checkpoints if v <= (commits[-1] if commits else -1)), default=0)
-    gaps = sorted(set(range(start, commits[-1] + 1)) - set(commits)) if commits else []
-    if gaps:
-        return (f"commit {gaps[0]} is missing" if len(gaps) == 1 else f"commits {_ranges(gaps)} are missing") + \
-            f" from the log, which holds commits up to {commits[-1]}"
     if commits:
         with fs.open_input_stream(f"{log_dir}/{commits[-1]:020d}.json") as fh:
             lines = fh.read().decode("utf-8", errors="replace").splitlines()
@@ -152,6 +147,11 @@ def describe_damage(fs: pafs.FileSystem, log_dir: str) -> Optional[str]:
                 json.loads(line) if line.strip() else None
             except ValueError:
                 return f"commit {commits[-1]} is truncated or corrupt (line {number} is not JSON)"
+    start = max((v for v in checkpoints if v <= (commits[-1] if commits else -1)), default=0)
+    gaps = sorted(set(range(start, commits[-1] + 1)) - set(commits)) if commits else []
+    if gaps:
+        return (f"commit {gaps[0]} is missing" if len(gaps) == 1 else f"commits {_ranges(gaps)} are missing") + \
+            f" from the log, which holds commits up to {commits[-1]}"
     return None
 
 
