@@ -1,6 +1,8 @@
 """Stable split and the rollout's advance / promote / rollback decisions."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -88,15 +90,19 @@ def test_equal_candidate_within_margin_advances():
     assert decision.action == "advance"
 
 
-def test_rollout_of_compaction_settings_on_real_delta_tables(tmp_path):
+def test_rollout_of_compaction_settings_on_real_delta_tables(tmp_path, monkeypatch):
     """Units are real tables; each arm compacts its tables with its own setting; the metric is files per scan."""
     import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
 
+    # Units named relative to the test folder: the stable hash, and so the split into arms, is then the same on every
+    # run, whatever folder pytest picks (an absolute path put too few tables on one arm in some folders).
+    monkeypatch.chdir(tmp_path)
+
     def make_tables(prefix):
         paths = []
         for t in range(16):
-            path = tmp_path / f"{prefix}{t}"
+            path = Path(f"{prefix}{t}")
             for i in range(6):
                 write_deltalake(path, pa.table({"id": np.arange(i * 200, (i + 1) * 200)}), mode="append")
             paths.append(path)
