@@ -174,3 +174,91 @@ def _ranges(versions: list[int]) -> str:
         else:
             spans.append([v, v])
     return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in spans)
+
+
+# Public pieces of the replay for readers that need more than the live deletion vectors (``tables.vacuum_log``).
+
+def complete_checkpoints(fs: pafs.FileSystem, log_dir: str, version: int = 2**63 - 1) -> dict[int, list[str]]:
+    """Version → the file names of one complete checkpoint, for every checkpoint at or below ``version``."""
+    return _checkpoints(fs, log_dir, version)
+
+
+def commit_timestamp_of(actions: list[dict]) -> Optional[int]:
+    """``commit_timestamp_ms`` of commit actions already read: in-commit timestamp, else commitInfo's, else None."""
+    for action in actions:
+        info = action.get("commitInfo") if isinstance(action, dict) else None
+        stamp = info.get("inCommitTimestamp", info.get("timestamp")) if isinstance(info, dict) else None
+        if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) and stamp > 0:
+            return int(stamp)
+    return None
+
+
+def commit_actions(fs: pafs.FileSystem, log_dir: str, version: int) -> list[dict]:
+    """The actions of commit ``version`` (JSON objects, in file order); ``DeltaLogError`` when it is missing."""
+    return _commit(fs, log_dir, version)
+
+
+def checkpoint_live_files(fs: pafs.FileSystem, log_dir: str, names: list[str]) -> dict[str, Optional[dict]]:
+    """Decoded relative path → deletion-vector descriptor (None without one) of every add of one checkpoint."""
+    live: dict = {}
+    for name in sorted(names):
+        _read_checkpoint(fs, f"{log_dir}/{name}", log_dir, live)
+    return live
+
+
+def checkpoint_tombstones(fs: pafs.FileSystem, log_dir: str, names: list[str]) -> list[dict]:
+    """The ``remove`` actions (tombstones) of one checkpoint, v2 sidecars included: dicts with ``path`` (as the log
+    spells it), ``deletionTimestamp``, ``size`` and ``deletionVector`` where the checkpoint has them."""
+    out: list[dict] = []
+    for name in sorted(names):
+        _read_tombstones(fs, f"{log_dir}/{name}", log_dir, out)
+    return out
+
+
+def checkpoint_configuration(fs: pafs.FileSystem, log_dir: str, names: list[str]) -> Optional[dict]:
+    """The table configuration (``metaData.configuration``) a checkpoint holds; None when it has no metaData."""
+    for name in sorted(names):
+        path = f"{log_dir}/{name}"
+        if path.endswith(".json"):
+            for action in _json_lines(fs, path):
+                if isinstance(action.get("metaData"), dict):
+                    return dict(action["metaData"].get("configuration") or {})
+            continue
+        with fs.open_input_file(path) as fh:
+            pf = pq.ParquetFile(fh)
+            meta = pf.schema_arrow.field("metaData").type if "metaData" in pf.schema_arrow.names else None
+            if meta is None or meta.get_field_index("configuration") < 0:
+                continue
+            column = pf.read(columns=["metaData.configuration"]).column("metaData").combine_chunks()
+        for row in column.to_pylist():
+            if row is not None:
+                conf = row.get("configuration") or {}
+                return dict(conf) if isinstance(conf, dict) else {k: v for k, v in conf}
+    return None
+
+
+def _read_tombstones(fs: pafs.FileSystem, path: str, log_dir: str, out: list[dict]) -> None:
+    if path.endswith(".json"):
+        for action in _json_lines(fs, path):
+            if "sidecar" in action:
+                _read_tombstones(fs, f"{log_dir}/_sidecars/{unquote(action['sidecar']['path'])}", log_dir, out)
+            elif isinstance(action.get("remove"), dict):
+                out.append(action["remove"])
+        return
+    with fs.open_input_file(path) as fh:
+        pf = pq.ParquetFile(fh)
+        names = pf.schema_arrow.names
+        removes = pf.schema_arrow.field("remove").type if "remove" in names else None
+        wanted = [f"remove.{f}" for f in ("path", "deletionTimestamp", "size", "deletionVector")
+                  if removes is not None and removes.get_field_index(f) >= 0]
+        sidecars = ["sidecar.path"] if "sidecar" in names else []
+        table = pf.read(columns=wanted + sidecars) if wanted or sidecars else None
+    if table is None:
+        return
+    if wanted:
+        column = table.column("remove").combine_chunks()
+        out.extend(r for r in pc.filter(column, pc.is_valid(column)).to_pylist() if r.get("path"))
+    if sidecars:
+        for side in table.column("sidecar").to_pylist():
+            if side is not None:
+                _read_tombstones(fs, f"{log_dir}/_sidecars/{unquote(side['path'])}", log_dir, out)

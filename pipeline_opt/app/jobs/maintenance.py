@@ -1,6 +1,8 @@
 """Maintenance jobs: ``partitioning`` (advice, optionally applied) and ``vacuum``.
 
-Invariants: ``vacuum`` is a dry run unless ``--execute``; a job that commits holds the table's writer lease (on S3);
+Invariants: ``vacuum`` is a dry run unless ``--execute``; ``vacuum --from-log`` computes the files from the Delta log
+(``tables.vacuum_log``: no listing of data folders, no commit, no Spark unless a catalog name needs resolving); a job
+that commits holds the table's writer lease (on S3);
 every chosen table's retention is checked before the first table is touched, so one unsafe retention refuses the whole
 run; a bad path or query log fails before a JVM starts; a catalog table name is resolved once, through Spark.
 """
@@ -14,6 +16,7 @@ from pipeline_opt.tables.partitioning import advise
 from pipeline_opt.tables.predicates import read_predicate_log
 from pipeline_opt.tables.relayout import apply_layout
 from pipeline_opt.tables.vacuum import SAFE_RETENTION_HOURS, check_retention, vacuum
+from pipeline_opt.tables.vacuum_log import vacuum_from_log
 
 
 @job("partitioning", "recommend partition / Z-order / liquid clustering columns, or none, with the reasons",
@@ -37,6 +40,8 @@ def partitioning(ctx: Context, args):
      Param("retention_hours", "keep files needed by versions of the last N hours (default: the config's, else "
                               f"{SAFE_RETENTION_HOURS})", float),
      Param("execute", "delete the files (default: dry run, list them)", flag=True),
+     Param("from_log", "compute the files from the Delta log instead of listing the table folder (like VACUUM LITE: "
+                       "fast on big tables, never sees uncommitted or orphan files; no Spark needed)", flag=True),
      Param("allow_unsafe", f"allow a retention below {SAFE_RETENTION_HOURS} hours (breaks time travel and "
                            "concurrent readers)", flag=True, cli="--i-know-retention-is-unsafe"))
 def vacuum_tables(ctx: Context, args):
@@ -47,9 +52,14 @@ def vacuum_tables(ctx: Context, args):
     for t, ref in chosen.items():
         hours = args.retention_hours if args.retention_hours is not None else chosen.config.retention_hours(t)
         check_retention(hours, args.allow_unsafe)
-        plans.append((ref.with_location(for_engine(ref.location, "spark")), hours, storage_options(ref.location)))
+        engine = "delta-rs" if args.from_log else "spark"
+        plans.append((ref.with_location(for_engine(ref.location, engine)), hours, storage_options(ref.location)))
     results = []
     for ref, hours, options in plans:
+        if args.from_log:  # commits nothing, so no writer lease; deletes only files the log removed
+            results.append(vacuum_from_log(ref, hours, dry_run=not args.execute, allow_unsafe=args.allow_unsafe,
+                                           storage_options=options))
+            continue
         if not args.execute:
             results.append(vacuum(ctx.spark, ref, hours, allow_unsafe=args.allow_unsafe, storage_options=options))
             continue
