@@ -1,6 +1,7 @@
 """The one Delta-log reader, measured before choosing its parts: deletion-vector masks and snapshot reads.
 
-Run: .venv/bin/python benchmarks/delta_log.py [--lakehouse demo-lakehouse] [--files 100000]
+Run: .venv/bin/python benchmarks/delta_log.py [--lakehouse demo-lakehouse] [--files 100000 1000000]
+     [--only health]
      → benchmarks/results/delta_log.json
 
 1. Masks: decoding Delta's RoaringBitmapArray with CRoaring (``pyroaring``, what ``delta.deletion_vectors`` uses)
@@ -10,12 +11,22 @@ Run: .venv/bin/python benchmarks/delta_log.py [--lakehouse demo-lakehouse] [--fi
    own ``deletion_vectors()`` (which decodes every mask up front; sampled ``--repeats`` times, each in a child process
    killed after ``--timeout`` seconds, since it sometimes never returns), on the demo ``lineitem``; and on a
    100,000-file log without vectors, ``table_health`` vs merely reading the add actions with delta-rs.
+3. Health at scale (``log_only_at_scale``), for each ``--files`` count (e.g. ``--files 100000 1000000``): a log as a
+   long-lived table has it, the files added over ``--commits`` JSON commits, measured once without a checkpoint and
+   once with the checkpoint delta-rs' ``create_checkpoint()`` writes plus three compaction-like commits after it
+   (removes and adds); ``table_health`` vs ``DeltaTable(path).get_add_actions(flatten=True)``, interleaved, median
+   wall and CPU seconds of ``--repeats`` each, and their ratios.
+
+``--only health`` runs part 3 (and the single-commit ``log_only`` case of part 2) alone and merges them into the
+existing JSON (other keys are kept).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import resource
 import statistics
 import struct
 import subprocess
@@ -169,29 +180,136 @@ def snapshots(lakehouse: Path | None, files: int, repeats: int, timeout_s: float
                                 "delta_rs_deletion_vectors_s": [None if t is None else round(t, 3) for t in theirs],
                                 "delta_rs_timed_out": sum(t is None for t in theirs),
                                 "delta_rs_timeout_s": timeout_s}
+    out["log_only"] = log_only(files, repeats)
+    return out
+
+
+def log_only(files: int, repeats: int) -> dict:
+    """One commit of ``files`` adds plus delta-rs' checkpoint (the test harness' log): health vs delta-rs."""
     with tempfile.TemporaryDirectory() as tmp:
         sizes = np.random.default_rng(0).integers(10**5, 10**8, files)
-        log_only = write_synthetic_log(Path(tmp) / "t", sizes, [f"p{i % 50}" for i in range(files)])
+        path = write_synthetic_log(Path(tmp) / "t", sizes, [f"p{i % 50}" for i in range(files)])
         from deltalake import DeltaTable
 
-        adds = timed(lambda: DeltaTable(str(log_only)).get_add_actions(flatten=True), repeats)
-        health = timed(lambda: table_health(str(log_only)), repeats)
-        out["log_only"] = {"files": files, "table_health_s": round(health, 3),
-                           "deltalake_add_actions_s": round(adds, 3), "ratio": round(health / adds, 2)}
+        adds = timed(lambda: DeltaTable(str(path)).get_add_actions(flatten=True), repeats)
+        health = timed(lambda: table_health(str(path)), repeats)
+        return {"files": files, "table_health_s": round(health, 3),
+                "deltalake_add_actions_s": round(adds, 3), "ratio": round(health / adds, 2)}
+
+
+def write_commits_log(root: Path, sizes: np.ndarray, parts: list[str], commits: int) -> Path:
+    """A partitioned log-only table whose files were added over ``commits`` JSON commits (no checkpoint yet)."""
+    log = root / "_delta_log"
+    log.mkdir(parents=True)
+    schema = json.dumps({"type": "struct", "fields": [{"name": "id", "type": "long", "nullable": True, "metadata": {}},
+                                                      {"name": "part", "type": "string", "nullable": True,
+                                                       "metadata": {}}]})
+    head = [json.dumps({"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}}),
+            json.dumps({"metaData": {"id": "00000000-0000-0000-0000-000000000001",
+                                     "format": {"provider": "parquet", "options": {}}, "schemaString": schema,
+                                     "partitionColumns": ["part"], "configuration": {},
+                                     "createdTime": 1_700_000_000_000}})]
+    bounds = np.linspace(0, len(sizes), commits + 1).astype(int)
+    for v in range(commits):
+        lines = head if v == 0 else []
+        lines = lines + [_add_line(i, int(sizes[i]), parts[i]) for i in range(bounds[v], bounds[v + 1])]
+        lines.append(json.dumps({"commitInfo": {"timestamp": 1_700_000_000_000 + v, "operation": "WRITE"}}))
+        (log / f"{v:020d}.json").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _add_line(i: int, size: int, part: str, tag: str = "") -> str:
+    return (f'{{"add":{{"path":"part={part}/part-{i:07d}{tag}-c000.snappy.parquet",'
+            f'"partitionValues":{{"part":"{part}"}},"size":{size},"modificationTime":1700000000000,"dataChange":true,'
+            f'"stats":"{{\\"numRecords\\":{max(size // 50, 1)}}}"}}}}')
+
+
+def compaction_commits(root: Path, sizes: np.ndarray, parts: list[str], first: int, count: int = 3,
+                       per_commit: int = 100) -> None:
+    """``count`` commits after the checkpoint, each removing ``per_commit`` files and adding their compacted copy."""
+    log = root / "_delta_log"
+    for k in range(count):
+        lines = []
+        for i in range(k * per_commit, (k + 1) * per_commit):
+            lines.append(json.dumps({"remove": {"path": f"part={parts[i]}/part-{i:07d}-c000.snappy.parquet",
+                                                "deletionTimestamp": 1_700_000_100_000, "dataChange": False}}))
+            lines.append(_add_line(i, int(sizes[i]), parts[i], tag=f"-z{k}"))
+        lines.append(json.dumps({"commitInfo": {"timestamp": 1_700_000_100_000 + k, "operation": "OPTIMIZE"}}))
+        (log / f"{first + k:020d}.json").write_text("\n".join(lines) + "\n")
+
+
+def _wall_cpu(fn) -> tuple[float, float]:
+    r0, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    fn()
+    wall, r1 = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
+def health_vs_delta_rs(path: str, repeats: int) -> dict:
+    """``table_health`` and delta-rs' add-action read, interleaved, after one warm-up of each."""
+    from deltalake import DeltaTable
+
+    ours = lambda: table_health(path)  # noqa: E731
+    theirs = lambda: DeltaTable(path).get_add_actions(flatten=True)  # noqa: E731
+    ours(), theirs()
+    samples = {"ours": [], "theirs": []}
+    for _ in range(repeats):
+        samples["ours"].append(_wall_cpu(ours))
+        samples["theirs"].append(_wall_cpu(theirs))
+    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in samples.items()}
+    (hw, hc), (dw, dc) = med["ours"], med["theirs"]
+    return {"table_health_s": round(hw, 3), "deltalake_add_actions_s": round(dw, 3), "ratio": round(hw / dw, 2),
+            "table_health_cpu_s": round(hc, 3), "deltalake_add_actions_cpu_s": round(dc, 3),
+            "cpu_ratio": round(hc / dc, 2), "repeats": repeats,
+            "table_health_walls_s": [round(w, 3) for w, _ in samples["ours"]],
+            "deltalake_walls_s": [round(w, 3) for w, _ in samples["theirs"]]}
+
+
+def at_scale(files: int, commits: int, repeats: int) -> dict:
+    from deltalake import DeltaTable
+
+    sizes = np.random.default_rng(0).integers(10**5, 10**8, files)
+    parts = [f"p{i % 50}" for i in range(files)]
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        root = write_commits_log(Path(tmp) / "t", sizes, parts, commits)
+        built = time.perf_counter() - start
+        out = {"files": files, "commits": commits, "build_s": round(built, 1)}
+        out["without_checkpoint"] = health_vs_delta_rs(str(root), repeats)
+        print(f"[delta_log] {files:,} files, no checkpoint: {out['without_checkpoint']}", file=sys.stderr)
+        start = time.perf_counter()
+        DeltaTable(str(root)).create_checkpoint()
+        compaction_commits(root, sizes, parts, first=commits)
+        out["checkpoint_s"] = round(time.perf_counter() - start, 1)
+        snap = read_snapshot(str(root))
+        assert len(snap.paths) == files and table_health(str(root)).stats.files == files
+        out["with_checkpoint"] = health_vs_delta_rs(str(root), repeats)
+        out["with_checkpoint"]["commits_after_checkpoint"] = 3
+        print(f"[delta_log] {files:,} files, checkpoint + 3 commits: {out['with_checkpoint']}", file=sys.stderr)
     return out
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lakehouse", type=Path, default=ROOT / "demo-lakehouse")
-    p.add_argument("--files", type=int, default=100_000)
+    p.add_argument("--files", type=int, nargs="+", default=[100_000],
+                   help="file counts of the synthetic logs (the first also for the single-commit log_only case)")
+    p.add_argument("--commits", type=int, default=100, help="JSON commits the at-scale logs' files are added over")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--only", choices=["all", "health"], default="all",
+                   help="health: only the at-scale health part, merged into the existing --out JSON")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds delta-rs' deletion_vectors() may take")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "delta_log.json")
     args = p.parse_args(argv)
-    result = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
-              "masks": masks(args.lakehouse, args.repeats),
-              "snapshots": snapshots(args.lakehouse, args.files, args.repeats, args.timeout)}
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start"
+    if args.only == "health":
+        result = json.loads(args.out.read_text()) if args.out.exists() else {}
+        result.setdefault("snapshots", {})["log_only"] = log_only(args.files[0], args.repeats)
+    else:
+        result = {"machine": machine, "masks": masks(args.lakehouse, args.repeats),
+                  "snapshots": snapshots(args.lakehouse, args.files[0], args.repeats, args.timeout)}
+    result["machine_at_scale"] = machine
+    result["snapshots"]["log_only_at_scale"] = {str(n): at_scale(n, args.commits, args.repeats) for n in args.files}
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0

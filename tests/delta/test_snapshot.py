@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
+from deltalake import DeltaTable, write_deltalake
 
 from pipeline_opt.delta import log as replay
 from pipeline_opt.delta import read_snapshot
+from pipeline_opt.delta.snapshot import read_file_table
 from pipeline_opt.errors import DeltaLogError
 from pipeline_opt.tables.health import table_health
+from tests.harness.synthetic_log import write_synthetic_log
 
 CHECKPOINT_EVERY = 3  # commits 0-2 before the checkpoint at version 3, then two more commits replayed from JSON
 KINDS = {
@@ -92,6 +97,64 @@ def test_snapshot_after_each_checkpoint_kind_counts_what_spark_counts(spark, tab
     assert read_snapshot(path).live_rows == live
     with pytest.raises(DeltaLogError, match="version 2 cannot be read"):
         read_snapshot(path, version=2)  # older than the checkpoint: its commits were cleaned up
+
+
+def _same_figures(fast, snap) -> None:
+    """The log-only file table holds, file for file, the figures of the delta-rs snapshot; health agrees."""
+    assert fast is not None and fast.version == snap.version and fast.partition_columns == snap.partition_columns
+    paths = fast.actions.column("path").to_pylist()
+    ours = dict(zip(paths, zip(fast.sizes.tolist(), fast.rows.tolist(), fast.deleted.tolist())))
+    assert len(ours) == len(paths)
+    assert ours == dict(zip(snap.paths, zip(snap.sizes.tolist(), snap.rows.tolist(), snap.deleted.tolist())))
+    assert {k: sorted(paths[i] for i in v) for k, v in fast.groups.items()} == \
+        {k: sorted(snap.paths[i] for i in v) for k, v in snap.groups.items()}
+    assert list(fast.groups) == list(snap.groups)
+    assert table_health(snap.uri, snapshot=fast) == table_health(snap.uri, snapshot=snap)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_the_log_only_reader_agrees_with_the_snapshot_on_tables_with_vectors(tables, kind):
+    path, _ = tables[kind]
+    snap = read_snapshot(path)
+    assert snap.deleted.sum() > 0
+    _same_figures(read_file_table(path), snap)
+    _same_figures(read_file_table(path, version=4), read_snapshot(path, version=4))
+
+
+def test_the_log_only_reader_agrees_with_column_mapping_and_int_partitions(spark, tmp_path):
+    path = str(tmp_path / "colmap")
+    ids = spark.range(0, 900, numPartitions=3).selectExpr("id", "cast(id % 3 as int) as g", "id * 2 as k")
+    ids.write.format("delta").partitionBy("g").option("delta.columnMapping.mode", "name") \
+        .option("delta.enableDeletionVectors", "true").option("delta.checkpointInterval", "2").save(path)
+    spark.sql(f"ALTER TABLE delta.`{path}` RENAME COLUMN g TO g_renamed")
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE id % 9 = 0")
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE id % 7 = 0")
+    snap = read_snapshot(path)
+    assert snap.partition_columns == ("g_renamed",) and snap.deleted.sum() > 0
+    _same_figures(read_file_table(path), snap)
+
+
+def test_the_log_only_reader_agrees_without_vectors_and_leaves_what_it_cannot_vouch_for(tmp_path):
+    path = str(tmp_path / "t")
+    for i in range(4):
+        write_deltalake(path, pa.table({"id": np.arange(100) + 100 * i, "g": ["a", "b", None, "c%2Fd"] * 25}),
+                        mode="append", partition_by=["g"])
+    DeltaTable(path).create_checkpoint()
+    write_deltalake(path, pa.table({"id": np.arange(10), "g": ["a"] * 10}), mode="append", partition_by=["g"])
+    DeltaTable(path).delete("id < 50")  # removes and re-adds files after the checkpoint
+    for version in (None, 2, 4):
+        snap = read_snapshot(path, version=version)
+        assert snap.deleted.sum() == 0
+        _same_figures(read_file_table(path, version=version), snap)
+    synthetic = write_synthetic_log(tmp_path / "s", np.arange(1, 3001) * 1000, [f"p{i % 7}" for i in range(3000)])
+    _same_figures(read_file_table(str(synthetic)), read_snapshot(str(synthetic)))
+    flags = str(tmp_path / "flags")  # a boolean partition: delta-rs' typed values, so delta-rs reads it
+    write_deltalake(flags, pa.table({"id": [1, 2], "b": [True, False]}), partition_by=["b"])
+    assert read_file_table(flags) is None and table_health(flags).stats.files == 2
+    assert read_file_table(path, version=99) is None and read_file_table(str(tmp_path / "missing")) is None
+    commit = Path(path) / "_delta_log" / f"{DeltaTable(path).version():020d}.json"
+    commit.write_bytes(commit.read_bytes()[:50])  # truncated: delta-rs' reader names the damage
+    assert read_file_table(path) is None
 
 
 def test_a_corrupt_commit_is_a_named_error(tables):
