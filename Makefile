@@ -3,7 +3,7 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 DEMO    ?= demo-lakehouse
-SCALE   ?= 0.1
+SCALE   ?= 1
 PYTEST_ARGS ?=
 # The second Spark line: Spark 3.5 + Delta 3.2 (Scala 2.12 jars), as on Databricks Runtime 15.4 LTS, with that
 # runtime's pandas, numpy, pyarrow, matplotlib and PyYAML and the lowest deltalake install_requires admits.

@@ -13,9 +13,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline_opt.app.progress import Progress
 from pipeline_opt.delta import read_snapshot
 from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.sql import delta_ref
@@ -63,25 +65,26 @@ def generate(out: Path, scale: float = 0.1, spark=None, progress=None, ingest=No
         raise PipelineOptError(f"{out}: exists and is not an empty folder or a demo lakehouse; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text(f"TPC-H scale {scale}\n")
-    say = progress or _stderr_progress
-    if spark is None:
-        from pipeline_opt.spark import get_spark
+    shapes = {name: (ingest or COMMITS)[name] for name in STREAMED}
+    steps = 1 + len(DIMENSIONS) + sum(commits for commits, _ in shapes.values()) + 1
+    with Progress(steps, "demo lakehouse") if progress is None else nullcontext(progress) as say:
+        if spark is None:
+            from pipeline_opt.spark import get_spark
 
-        spark = get_spark("pipeline_opt-demo-data")
-    started = time.perf_counter()
-    result = LakehouseResult(str(out), scale, 0.0)
-    with tempfile.TemporaryDirectory(prefix="tpch-") as src:
-        _tpchgen(Path(src), scale)
-        for name in DIMENSIONS:
-            say(f"{name}: one commit")
-            spark.read.parquet(f"{src}/{name}.parquet").write.format("delta").save(str(out / name))
-            result.tables[name] = _facts(out / name)
-        for name in STREAMED:
-            shape = (ingest or COMMITS)[name]
-            _stream_in(spark, Path(src) / f"{name}.parquet", out / name, name, shape, say)
-            result.tables[name] = _facts(out / name)
-    result.seconds = time.perf_counter() - started
-    say("")
+            spark = get_spark("pipeline_opt-demo-data")
+        started = time.perf_counter()
+        result = LakehouseResult(str(out), scale, 0.0)
+        with tempfile.TemporaryDirectory(prefix="tpch-") as src:
+            say(f"TPC-H scale {scale:g}: tpchgen-cli")
+            _tpchgen(Path(src), scale)
+            for name in DIMENSIONS:
+                say(f"{name}: one commit")
+                spark.read.parquet(f"{src}/{name}.parquet").write.format("delta").save(str(out / name))
+                result.tables[name] = _facts(out / name)
+            for name in STREAMED:
+                _stream_in(spark, Path(src) / f"{name}.parquet", out / name, name, shapes[name], say)
+                result.tables[name] = _facts(out / name)
+        result.seconds = time.perf_counter() - started
     return result
 
 
@@ -100,39 +103,33 @@ def _tpchgen(dest: Path, scale: float) -> None:
 
 def _stream_in(spark, source: Path, dest: Path, name: str, shape: tuple[int, int], say) -> None:
     """Append the table in event-time order, as ``shape`` = (commits, files per commit) of small files."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     order_col, part_expr, part_col = STREAMED[name]
     key = "l_orderkey" if name == "lineitem" else "o_orderkey"
     commits, files = shape
-    df = spark.read.parquet(str(source)).withColumn(part_col, F.expr(part_expr))
-    # A deterministic commit number from the event-time rank: the same rows land in the same commit every run.
-    order = Window.orderBy(order_col, key, *_tiebreak(name))
-    ranked = df.withColumn("_commit", F.ntile(commits).over(order))
-    ranked = ranked.repartition("_commit").cache()
+    df = spark.read.parquet(str(source))
+    # The commit is the event date's slice of the table's date range: deterministic (the same rows land in the
+    # same commit every run) and, unlike a rank over all rows, computed without moving every row to one task.
+    first, last = df.agg(F.min(order_col), F.max(order_col)).first()
+    span = (last - first).days + 1
+    commit = F.least(F.lit(commits), F.floor(F.datediff(F.col(order_col), F.lit(first)) * commits / span) + 1)
+    staged = source.with_name(f"{name}-by-commit")
+    df.withColumn(part_col, F.expr(part_expr)).withColumn("_commit", commit.cast("int")) \
+        .write.partitionBy("_commit").parquet(str(staged))
     for i in range(1, commits + 1):
         say(f"{name}: commit {i}/{commits}")
-        batch = ranked.where(F.col("_commit") == i).drop("_commit").repartition(files, key)
+        batch = spark.read.parquet(str(staged)).where(F.col("_commit") == i).drop("_commit").repartition(files, key)
         writer = batch.write.format("delta").mode("append").partitionBy(part_col)
         if i == 1:
             writer = writer.option("delta.enableDeletionVectors", "true")
         writer.save(str(dest))
-    ranked.unpersist()
     if name == "lineitem":
         say(f"{name}: late cancellations ({CANCELLED})")
         spark.sql(f"DELETE FROM {delta_ref(str(dest))} WHERE {CANCELLED}")
-
-
-def _tiebreak(name: str) -> list[str]:
-    return ["l_linenumber"] if name == "lineitem" else []
 
 
 def _facts(path: Path) -> dict:
     snap = read_snapshot(str(path))
     return {"files": len(snap.paths), "commits": snap.version + 1, "rows": snap.live_rows,
             "bytes": snap.table_bytes}
-
-
-def _stderr_progress(message: str) -> None:
-    print(f"\r\033[K{message}", end="" if message else "\n", file=sys.stderr, flush=True)

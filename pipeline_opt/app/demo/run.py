@@ -7,6 +7,7 @@ lakehouse and the caller, never from the source tree.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -18,10 +19,11 @@ from typing import Callable, Optional
 from pipeline_opt.app.demo import cache, loader, maintenance, monitor, storage, tables, training
 from pipeline_opt.app.demo.inputs import DemoInputs
 from pipeline_opt.app.demo.lakehouse import DIMENSIONS, MARKER, STREAMED, generate, is_demo_lakehouse
+from pipeline_opt.app.demo.summary import summary_lines
+from pipeline_opt.app.progress import Progress
 from pipeline_opt.errors import PipelineOptError
-from pipeline_opt.output import render_mapping, to_jsonable
+from pipeline_opt.output import to_jsonable
 from pipeline_opt.tables.health import table_health
-from pipeline_opt.units import format_size
 
 SHOWCASES: tuple[tuple[str, Callable[[DemoInputs], dict]], ...] = (
     ("tables", tables.run), ("maintenance", maintenance.run), ("loader", loader.run), ("training", training.run),
@@ -34,21 +36,18 @@ class DemoResult:
     health: list[dict] = field(default_factory=list)
     showcases: dict[str, dict] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
+    scale: Optional[float] = None  # of the lakehouse, when this run generated it
+    seconds: Optional[float] = None
+    facts_path: Optional[str] = None  # every showcase's facts, as JSON
 
     @property
     def exit_code(self) -> int:
         return 1 if self.failed else 0
 
     def render(self) -> str:
-        lines = [f"lakehouse {self.lakehouse}", "", "table health (before any optimisation)"]
-        for h in self.health:
-            lines.append(f"  {h['table']:<9} {h['files']:>6,} files  {format_size(h['bytes']):>10}  "
-                         f"p50 file {format_size(h['p50']):>10}  {h['share_inside']:.0%} of bytes in window")
-        for name, facts in self.showcases.items():
-            lines += ["", f"{name}:", render_mapping(to_jsonable(facts), 1)]
-        report = self.showcases.get("monitor", {}).get("report")
-        if report:
-            lines += ["", f"report: {report}"]
+        lines = summary_lines(self.health, self.showcases, self.seconds, self.scale)
+        if self.facts_path:
+            lines.append(f"all facts     {self.facts_path}")
         if self.failed:
             lines += ["", f"FAILED: {', '.join(self.failed)}"]
         return "\n".join(lines)
@@ -61,27 +60,43 @@ def run_demo(lakehouse: Path, scale: float = 0.1, fresh: bool = False, s3: Optio
     ``s3``: an ``s3://bucket/prefix`` the storage showcase may write to (with ``AWS_*`` settings); ``results``:
     the benchmark results the report shows.
     """
+    started = time.perf_counter()
     lakehouse = Path(lakehouse)
     if fresh and lakehouse.exists():
         if not is_demo_lakehouse(lakehouse):  # never delete a folder the demo did not make
             raise PipelineOptError(f"{lakehouse}: not a demo lakehouse (no {MARKER}); --fresh deletes only those")
         shutil.rmtree(lakehouse)
-    if not (lakehouse / "lineitem" / "_delta_log").is_dir():
+    generated = not (lakehouse / "lineitem" / "_delta_log").is_dir()
+    if generated:
         print(generate(lakehouse, scale).render(), file=sys.stderr)
-    result = DemoResult(str(lakehouse))
+    result = DemoResult(str(lakehouse), scale=scale if generated else _recorded_scale(lakehouse))
     for name in (*STREAMED, *DIMENSIONS):
         h = table_health(str(lakehouse / name))
         result.health.append({"table": name, "files": h.stats.files, "bytes": h.stats.bytes,
                               "p50": h.stats.p50, "share_inside": h.stats.share_inside})
     out = lakehouse.with_name(lakehouse.name + "-output")
-    for name, showcase in SHOWCASES:
-        _run_showcase(name, showcase, DemoInputs(lakehouse, out / name, out, s3, Path(results)), result)
+    with Progress(len(SHOWCASES), "demo") as progress:
+        for name, showcase in SHOWCASES:
+            progress(name)
+            _run_showcase(name, showcase, DemoInputs(lakehouse, out / name, out, s3, Path(results)), result)
+    result.seconds = time.perf_counter() - started
+    facts = out / "demo-facts.json"
+    facts.write_text(json.dumps(to_jsonable({"lakehouse": result.lakehouse, "health": result.health,
+                                             "showcases": result.showcases, "failed": result.failed}), indent=2))
+    result.facts_path = str(facts)
     return result
+
+
+def _recorded_scale(lakehouse: Path) -> Optional[float]:
+    """The scale ``generate`` wrote into the lakehouse's marker ("TPC-H scale 1"), if it reads as one."""
+    try:
+        return float((lakehouse / MARKER).read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _run_showcase(name: str, showcase: Callable[[DemoInputs], dict], inputs: DemoInputs,
                   result: DemoResult) -> None:
-    print(f"demo: {name} …", file=sys.stderr, flush=True)
     started = time.perf_counter()
     try:
         facts = showcase(inputs)

@@ -13,7 +13,7 @@ def _scale(text) -> float:
     return finite_float(text, "scale factor", maximum=100.0, positive=True)
 
 
-SCALE = Param("scale", "TPC-H scale factor, in (0, 100]", _scale, default=0.1)
+SCALE = Param("scale", "TPC-H scale factor, in (0, 100]", _scale, default=1.0)
 
 
 @job("setup-jars", "fetch Delta Lake's JVM jars once (Ivy, or Maven as a fallback)")
