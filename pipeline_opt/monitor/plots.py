@@ -28,18 +28,23 @@ def _save(fig, path: Path) -> Path:
 
 
 def size_histogram(path: Path, series: Mapping[str, Sequence[float]], window: tuple[int, int], title: str) -> Path:
-    """File-size histograms on a log axis, one colour per series, with the target window shaded."""
+    """Where a table's bytes sit by file size: one histogram per series, weighted by bytes (a few big files
+    show as clearly as many small ones), on a log size axis, with the target window shaded and each series' share
+    of bytes inside it in the legend."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3.6))
     sizes = [np.asarray(s, dtype=float) for s in series.values() if len(s)]
-    lo = max(1.0, min(float(s.min()) for s in sizes) if sizes else 1.0)
+    lo = max(1.0, min([float(s.min()) for s in sizes] + [window[0] / 10]))
     hi = max([float(s.max()) for s in sizes] + [window[1], lo * 10])
     bins = np.logspace(np.log10(lo), np.log10(hi) + 0.05, 40)
+    ax.axvspan(window[0], window[1], color="green", alpha=0.10, label="target window")
     for label, s in series.items():
-        ax.hist(np.maximum(np.asarray(s, dtype=float), lo), bins=bins, alpha=0.6, label=f"{label} ({len(s):,} files)")
-    ax.axvspan(window[0], window[1], color="green", alpha=0.08, label="target window")
-    ax.set(xscale="log", xlabel="file size (bytes)", ylabel="files", title=title)
-    ax.legend(fontsize=8)
+        s = np.asarray(s, dtype=float)
+        inside = float(s[(s >= window[0]) & (s <= window[1])].sum() / s.sum()) if s.sum() else 0.0
+        ax.hist(np.maximum(s, lo), bins=bins, weights=s / 2**20, alpha=0.6,
+                label=f"{label}: {len(s):,} files, {inside:.0%} of bytes in window")
+    ax.set(xscale="log", xlabel="file size (bytes)", ylabel="MiB in files of this size", title=title)
+    ax.legend(fontsize=8, loc="upper left")
     return _save(fig, path)
 
 

@@ -60,10 +60,10 @@ def compaction(res: Results, tables: Sequence[str], points: list[MetricPoint], o
     if counts:
         sec.images.append(plots.window_bars(out / "compaction_window.png", counts,
                                             "files below / inside / above the size window"))
-    for path in tables:
-        name = Path(str(path).rstrip("/")).name
-        sec.images.append(plots.size_histogram(out / f"table_sizes_{name}.png", table_file_sizes(str(path)), window,
-                                               f"{name}: file sizes from the Delta log"))
+    for i, path in enumerate(tables):
+        name = "/".join(Path(str(path).rstrip("/")).parts[-2:])  # tables of one name live in several folders
+        sec.images.append(plots.size_histogram(out / f"table_sizes_{i}.png", table_file_sizes(str(path)), window,
+                                               f"{name}: bytes by file size, from the Delta log"))
     queries = extract.query_times(data) if data is not None else {}
     if queries:
         sec.images.append(plots.grouped_bars(out / "compaction_queries.png", queries, "seconds",

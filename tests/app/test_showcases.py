@@ -38,7 +38,8 @@ def test_monitor_writes_the_report_and_shows_rollout_and_rollback(tmp_path):
     assert facts["report"] == str(tmp_path / "out" / "report" / "index.html")
     page = (tmp_path / "out" / "report" / "index.html").read_text()
     assert "rollback of compaction (drill)" in page and "compaction: revert → v1" in page
-    assert "table_sizes_lineitem.png" in page and "read_latency.png" in page and facts["plots"] >= 5
+    assert "table_sizes_0.png" in page and "table_sizes_1.png" in page  # lineitem and orders: one plot each
+    assert "read_latency.png" in page and facts["plots"] >= 5
     assert set(facts["query_p50_s"]) == {"latency.query[lineitem]", "latency.query[orders]"}
     assert facts["rollback_drill"]["fired"] and facts["rollback_drill"]["reverted_to"] == {"min_file_size": "16MB"}
     decisions = facts["rollout"]["decisions"]

@@ -71,7 +71,7 @@ def test_report_renders_from_real_results(tmp_path, compacted_table):
     assert rc == 0
     page = (out / "index.html").read_text()
     referenced = re.findall(r"<img src='([^']+)'", page)
-    expected = {"table_sizes_events.png", "read_latency.png", "metrics_latency.png", "metrics_cache.png",
+    expected = {"table_sizes_0.png", "read_latency.png", "metrics_latency.png", "metrics_cache.png",
                 "metrics_memory.png", "metrics_throughput.png"} | ({"cache_mrc_0.png"} if has_cache else set())
     assert expected <= set(referenced)
     for name in referenced:
@@ -149,3 +149,17 @@ def test_readers_find_facts_in_nested_and_renamed_shapes(tmp_path):
                            "after": {"stats": {"files_below": 0, "files_inside": 3, "files_above": 0}}}}
     assert [label for label, _ in extract.window_counts(health)] == ["lineitem/before/stats", "lineitem/after/stats"]
     assert load_results(tmp_path / "nowhere").missing == ["compaction", "loader", "training_memory", "cache"]
+
+
+def test_tables_of_one_name_in_two_folders_get_a_plot_each(tmp_path, compacted_table):
+    import shutil
+
+    twin = tmp_path / "copy" / compacted_table.name
+    shutil.copytree(compacted_table, twin)
+    out = tmp_path / "report"
+    rc = main(["report", "--out", str(out), "--results", str(tmp_path / "none"), "--table", str(compacted_table),
+               "--table", str(twin)])
+    assert rc == 0
+    page = (out / "index.html").read_text()
+    assert {"table_sizes_0.png", "table_sizes_1.png"} <= set(re.findall(r"<img src='([^']+)'", page))
+    assert (out / "table_sizes_0.png").read_bytes() != b"" and (out / "table_sizes_1.png").is_file()
