@@ -8,6 +8,7 @@ state), or on CPU the allocation events torch's profiler records — so it measu
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
@@ -142,6 +143,10 @@ def _device_used(device: torch.device) -> Optional[int]:
 def _measure_cpu(step):
     from torch._C._profiler import _EventType
     from torch.profiler import ProfilerActivity, profile
+
+    # The profiler's Kineto backend prints profiler_start/stop lines and, without a GPU, a device-count error on
+    # every use; level 6 is above its last (USDT) level. Read when the profiler starts; a user's setting wins.
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         out = step()
