@@ -19,13 +19,14 @@ class Progress:
     def __init__(self, total: Optional[int], desc: str):
         self._started = False
         self._bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True,
-                         disable=not sys.stderr.isatty(), bar_format="{desc}: {n}/{total} {bar} {elapsed} {postfix}")
+                         disable=not sys.stderr.isatty(), bar_format="{desc}: {n}/{total} {bar:20} {elapsed}{postfix}")
 
     def __call__(self, message: str) -> None:
-        self._bar.set_postfix_str(message, refresh=not self._started)
+        self._bar.set_postfix_str(message, refresh=False)
         if self._started:
             self._bar.update(1)
         self._started = True
+        self._bar.refresh()  # steps take seconds: show each one, not only those past tqdm's minimum interval
 
     def close(self) -> None:
         self._bar.close()
