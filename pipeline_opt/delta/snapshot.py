@@ -282,6 +282,10 @@ class FileTable:
     actions: pa.Table = field(repr=False)
 
     @cached_property
+    def paths(self) -> list[str]:
+        return self.actions.column("path").to_pylist()
+
+    @cached_property
     def sizes(self) -> np.ndarray:
         return _int_column(self.actions, "size_bytes")
 

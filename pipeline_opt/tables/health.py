@@ -16,6 +16,8 @@ import numpy as np
 
 from pipeline_opt.delta import Snapshot, TableLike, read_snapshot, table_ref
 from pipeline_opt.delta.snapshot import FileTable, read_file_table
+from pipeline_opt.tables.file_check import FileCheck
+from pipeline_opt.tables.file_check import check_files as check_files_of
 from pipeline_opt.tables.settings import DEFAULT_WINDOW, Window
 from pipeline_opt.units import format_size
 
@@ -119,6 +121,7 @@ class TableHealth:
     max_size: int
     stats: SizeStats
     partitions: list[PartitionHealth] = field(default_factory=list)
+    file_check: Optional[FileCheck] = None  # with ``check_files``: which referenced files exist
 
     @property
     def healthy(self) -> bool:
@@ -143,6 +146,8 @@ class TableHealth:
             f"{s.files_below:,} below, {s.files_inside:,} inside, {s.files_above:,} above "
             f"({s.share_inside:.0%} of bytes inside; {self.share_settled:.0%} settled)",
         ]
+        if self.file_check is not None:
+            lines.append(self.file_check.render())
         if self.partitions:
             lines.append(f"  partitions {len(self.partitions)} by {', '.join(self.partition_columns)}")
             for p in self.partitions[:20]:
@@ -155,9 +160,11 @@ class TableHealth:
 
 
 def table_health(path: TableLike, window: Window = DEFAULT_WINDOW, version: Optional[int] = None,
-                 storage_options=None, snapshot: Optional[Snapshot | FileTable] = None) -> TableHealth:
+                 storage_options=None, snapshot: Optional[Snapshot | FileTable] = None,
+                 check_files: bool = False) -> TableHealth:
     """Health of the table at ``path`` (latest version unless ``version``; ``snapshot`` when already read); a
-    ``TableRef`` of a catalog table is read at its location and reported by its name."""
+    ``TableRef`` of a catalog table is read at its location and reported by its name. ``check_files`` also looks
+    up the referenced data files in storage (``file_check.check_files``: all on local storage, a sample elsewhere)."""
     ref = table_ref(path)
     snap = snapshot or read_file_table(ref.location, version=version, storage_options=storage_options) \
         or read_snapshot(ref.location, version=version, storage_options=storage_options)
@@ -167,6 +174,7 @@ def table_health(path: TableLike, window: Window = DEFAULT_WINDOW, version: Opti
         groups = snap.groups
         stats = SizeStats.of_groups(snap.sizes, snap.rows, snap.deleted, groups.values(), lo, hi)
         partitions = [PartitionHealth(snap.values(key), s) for key, s in zip(groups, stats)]
+    checked = check_files_of(ref.location, snap.paths, storage_options) if check_files else None
     return TableHealth(ref.label, snap.version, list(snap.partition_columns), lo, hi,
-                       SizeStats.of(snap.sizes, snap.rows, snap.deleted, lo, hi), partitions)
+                       SizeStats.of(snap.sizes, snap.rows, snap.deleted, lo, hi), partitions, checked)
 

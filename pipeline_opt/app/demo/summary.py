@@ -35,7 +35,7 @@ def _tables(health: list[dict], facts: Mapping[str, Any]) -> list[str]:
         if after.get("share_inside_after", 0) < 0.5 and after.get("share_settled_after", 0) >= 0.99:
             note += (f"   (each partition holds less than the 16 MB floor: one file per partition, "
                      f"{format_size(h['bytes'])} in all)")
-        lines.append(f"  {h['table']:<11} {files}         {inside:<14}{note}")
+        lines.append(f"  {h['table']:<11} {files}         {inside:<14}{note}".rstrip())
     return lines
 
 

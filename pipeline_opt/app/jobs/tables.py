@@ -13,6 +13,7 @@ from pipeline_opt.delta import TableRef
 from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.storage import for_engine
 from pipeline_opt.tables.compact import CompactionResult, check_options, compact_table
+from pipeline_opt.tables.file_check import SAMPLE, require_files
 from pipeline_opt.tables.health import table_health
 from pipeline_opt.tables.options import compact_options
 from pipeline_opt.tables.schedule import rank_tables
@@ -28,7 +29,9 @@ TABLE_SELECTION = (PATH, CONFIG, TABLE, BASE_DIR)
 
 
 @job("health", "file-size health of a Delta table (or of every configured table), from its log only",
-     *TABLE_SELECTION, MIN_SIZE, MAX_SIZE, Param("version", "table version (default latest)", count))
+     *TABLE_SELECTION, MIN_SIZE, MAX_SIZE, Param("version", "table version (default latest)", count),
+     Param("check_files", "also check that the data files the version references exist (all of them on local "
+                          f"storage, a sample of {SAMPLE:,} on object stores); missing files fail the job", flag=True))
 def health(ctx: Context, args):
     chosen = choose_tables(args, lambda: ctx.spark)
     if args.version is not None and chosen.from_config:
@@ -37,8 +40,11 @@ def health(ctx: Context, args):
     for t, ref in chosen.items():
         window = chosen.config.window(t).with_overrides(args.min_file_size, args.max_file_size)
         path = for_engine(ref.location, "delta-rs")
-        results.append(table_health(ref.with_location(path), window, version=args.version,
-                                    storage_options=storage_options(path)))
+        result = table_health(ref.with_location(path), window, version=args.version,
+                              storage_options=storage_options(path), check_files=args.check_files)
+        if result.file_check is not None:
+            require_files(result.path, result.version, result.file_check)
+        results.append(result)
     return per_table(chosen, results)
 
 
