@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Mapping, Optional, Sequence
 
 from pipeline_opt.errors import PipelineOptError, require
+from pipeline_opt.scratch import scratch_dir
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -315,6 +316,8 @@ def _build(session_cls, app_name, master, conf, use_ivy: bool):
         java_opts += f" -Dderby.system.home={Path(os.environ[METASTORE_ENV]).expanduser().resolve()}"
     settings = {**LOCAL_CONFS, **DELTA_CONFS, "spark.driver.extraJavaOptions": java_opts,
                 "spark.executor.extraJavaOptions": java_opts}
+    if master_kind(master) == "local" and not os.environ.get("SPARK_LOCAL_DIRS"):
+        settings["spark.local.dir"] = scratch_dir()  # a killed run's shuffle files go with the next start
     if use_ivy:
         settings["spark.jars.packages"] = ",".join(delta_artifacts())
     else:
