@@ -191,7 +191,7 @@ def _group(actions: pa.Table, part_cols: tuple, physical: Mapping[str, str]) -> 
     # Vectorised: each column's values become dictionary codes (nulls a code of their own), the codes one group id
     # per file, and a stable sort by that id the files of each group, in file order; no Python loop per file.
     key = np.zeros(n, dtype=np.int64)
-    decode = []
+    decode: list = []
     for c in part_cols:
         values = _partition_column(actions, c, physical)
         col = pa.nulls(n, pa.string()) if values is None else pc.cast(values, pa.string())

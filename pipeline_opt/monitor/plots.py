@@ -38,8 +38,8 @@ def size_histogram(path: Path, series: Mapping[str, Sequence[float]], window: tu
     hi = max([float(s.max()) for s in sizes] + [window[1], lo * 10])
     bins = np.logspace(np.log10(lo), np.log10(hi) + 0.05, 40)
     ax.axvspan(window[0], window[1], color="green", alpha=0.10, label="target window")
-    for label, s in series.items():
-        s = np.asarray(s, dtype=float)
+    for label, values in series.items():
+        s = np.asarray(values, dtype=float)
         inside = float(s[(s >= window[0]) & (s <= window[1])].sum() / s.sum()) if s.sum() else 0.0
         ax.hist(np.maximum(s, lo), bins=bins, weights=s / 2**20, alpha=0.6,
                 label=f"{label}: {len(s):,} files, {inside:.0%} of bytes in window")

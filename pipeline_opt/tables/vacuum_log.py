@@ -133,7 +133,7 @@ def vacuum_from_log(path: TableLike, retention_hours: float = SAFE_RETENTION_HOU
     else:
         sizes = _delete(fs, root, plan.files)
         done = sorted(rel for rel, size in sizes.items() if size is not None)
-    freed = [sizes[rel] for rel in done]
+    freed = [size for size in (sizes[rel] for rel in done) if size is not None]
     location = ref.location.rstrip("/")
     return LogVacuumResult(
         ref.label, retention_hours, dry_run, len(done), None if any(s < 0 for s in freed) else sum(freed),
@@ -191,7 +191,8 @@ def plan_from_log(fs: pafs.FileSystem, root: str, horizon_ms: int) -> LogVacuumP
             if "add" in action:
                 _reference(keep, unquote(action["add"]["path"]), action["add"].get("deletionVector"), root)
 
-    removes = [(r["remove"], stamps[v]) for v, actions in commits.items() for r in actions if "remove" in r]
+    removes: list[tuple[dict, Optional[int]]] = [(r["remove"], stamps[v]) for v, actions in commits.items()
+                                                  for r in actions if "remove" in r]
     oldest_checkpoint = min((c for c in checkpoints if c >= tail - 1), default=None)
     if tail > 0 and oldest_checkpoint is not None:  # commits before the tail are gone: their removes are tombstones
         removes += [(r, None) for r in checkpoint_tombstones(fs, log_dir, checkpoints[oldest_checkpoint])]
@@ -226,7 +227,7 @@ def _read_commits(fs: pafs.FileSystem, log_dir: str, versions: list[int]) -> dic
         return dict(zip(versions, pool.map(lambda v: commit_actions(fs, log_dir, v), versions)))
 
 
-def _stamp(actions: list[dict], mtime) -> Optional[int]:
+def _stamp(actions: list[dict], mtime) -> int:
     """A commit's time in ms: in-commit timestamp or commitInfo's, else the commit file's modification time."""
     stamp = commit_timestamp_of(actions)
     if stamp is None and mtime is not None:

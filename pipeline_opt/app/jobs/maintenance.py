@@ -15,7 +15,7 @@ from pipeline_opt.storage import for_engine
 from pipeline_opt.tables.partitioning import advise
 from pipeline_opt.tables.predicates import read_predicate_log
 from pipeline_opt.tables.relayout import apply_layout
-from pipeline_opt.tables.vacuum import SAFE_RETENTION_HOURS, check_retention, vacuum
+from pipeline_opt.tables.vacuum import SAFE_RETENTION_HOURS, VacuumResult, check_retention, vacuum
 from pipeline_opt.tables.vacuum_log import vacuum_from_log
 
 
@@ -52,9 +52,9 @@ def vacuum_tables(ctx: Context, args):
     for t, ref in chosen.items():
         hours = args.retention_hours if args.retention_hours is not None else chosen.config.retention_hours(t)
         check_retention(hours, args.allow_unsafe)
-        engine = "delta-rs" if args.from_log else "spark"
-        plans.append((ref.with_location(for_engine(ref.location, engine)), hours, storage_options(ref.location)))
-    results = []
+        location = for_engine(ref.location, "delta-rs") if args.from_log else for_engine(ref.location, "spark")
+        plans.append((ref.with_location(location), hours, storage_options(ref.location)))
+    results: list[VacuumResult] = []
     for ref, hours, options in plans:
         if args.from_log:  # commits nothing, so no writer lease; deletes only files the log removed
             results.append(vacuum_from_log(ref, hours, dry_run=not args.execute, allow_unsafe=args.allow_unsafe,
