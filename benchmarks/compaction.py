@@ -1,12 +1,16 @@
-"""Compaction side by side: ours vs plain Delta OPTIMIZE vs delta-rs ``optimize.compact``, in one process.
+"""Compaction side by side: ours (verified and unverified) vs plain Delta OPTIMIZE vs delta-rs ``optimize.compact``.
 
-Run: .venv/bin/python benchmarks/compaction.py [--scale 1] [--files 2000] [--days 30]
-     → benchmarks/results/compaction.json
+Run: .venv/bin/python benchmarks/compaction.py [--scale 1] [--files 2000] [--days 30] [--only compaction]
+     → benchmarks/results/compaction.json, one entry per scale ({"scale_0.1": …, "scale_1": …, "scale_10": …});
+     a run replaces only the sections it ran, of its own scale. The default scale is 1 (lineitem: 6 M rows);
+     ``--scale 10`` (60 M rows) is the large case; ``--repeats 0`` skips the query timings.
 
-1. TPC-H lineitem (tpchgen-cli, ``--scale``) as a Delta table of ``--files`` tiny files; three identical copies
-   compacted by ours (verified), plain ``OPTIMIZE`` (OSS defaults) and delta-rs (128 MiB target, as the anchor
-   ``shared/anchors/compaction_anchor.py``): wall time, files, share of bytes in the 16 MB – 1 GB window;
-   Spark TPC-H Q1 and Q6 (median of ``--repeats``) on the tiny table and on each result.
+1. TPC-H lineitem (tpchgen-cli, ``--scale``) as a Delta table of ``--files`` tiny files; four identical copies
+   compacted by plain ``OPTIMIZE`` (OSS defaults), ours verified, ours with ``verify=False`` and delta-rs (128 MiB
+   target, as the anchor ``shared/anchors/compaction_anchor.py``), in that order: wall time (ours: also its
+   verification seconds and the ratios to plain OPTIMIZE), peak driver memory per run (the Python process' and the
+   JVM's peak RSS, ``VmHWM`` reset before each run, plus ``getrusage``'s lifetime peak), files, share of bytes in
+   the 16 MB – 1 GB window; Spark TPC-H Q1 and Q6 (median of ``--repeats``) on the tiny table and on each result.
 2. Write amplification over ``--days`` daily cycles (30 appends a day, then a compaction), as the anchor
    ``write_amp_anchor.py``: 25 MB a day at scale 1. Every size — the data, our window, plain OPTIMIZE's 1 GiB and
    delta-rs' 100 MiB / 1 GiB targets — is multiplied by ``--scale``, so a small run stays in the same regime.
@@ -19,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -36,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from deltalake import DeltaTable, write_deltalake  # noqa: E402
 from deltalake.transaction import AddAction  # noqa: E402
 
+from pipeline_opt.app.demo.queries import Q1, Q6  # noqa: E402  (the demo times the same two queries)
 from pipeline_opt.spark import get_spark  # noqa: E402
 from pipeline_opt.tables.compact import compact_table  # noqa: E402
 from pipeline_opt.tables.health import table_health  # noqa: E402
@@ -44,16 +50,48 @@ from pipeline_opt.tables.settings import Window  # noqa: E402
 from tests.harness.synthetic_log import write_synthetic_log  # noqa: E402
 
 MB, MIB, GIB = 10**6, 2**20, 2**30
-Q1 = """select l_returnflag, l_linestatus, sum(l_quantity), sum(l_extendedprice),
- sum(l_extendedprice*(1-l_discount)), sum(l_extendedprice*(1-l_discount)*(1+l_tax)), avg(l_quantity),
- avg(l_extendedprice), avg(l_discount), count(*) from lineitem where l_shipdate <= date '1998-09-02'
- group by l_returnflag, l_linestatus order by l_returnflag, l_linestatus"""
-Q6 = """select sum(l_extendedprice*l_discount) from lineitem where l_shipdate >= date '1994-01-01'
- and l_shipdate < date '1995-01-01' and l_discount between 0.05 and 0.07 and l_quantity < 24"""
 
 
 def log(msg: str) -> None:
     print(f"[compaction] {msg}", file=sys.stderr, flush=True)
+
+
+def _jvm_pid(spark):
+    try:
+        return int(spark.sparkContext._gateway.proc.pid)  # spark-submit execs the JVM in place
+    except Exception:  # noqa: BLE001 — Spark Connect or an attached session: no JVM of ours
+        return None
+
+
+def _reset_peaks(pids) -> None:
+    """Reset each process' peak RSS (``VmHWM``) so the next reading is the peak of one run only."""
+    for pid in pids:
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+        except OSError:
+            pass
+
+
+def _peak_mb(pid) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, TypeError):
+        return None
+    return None
+
+
+def timed(spark, fn) -> tuple[object, dict]:
+    """``fn()`` with its wall seconds and the driver's peak memory during it (Python and JVM, MB)."""
+    jvm = _jvm_pid(spark)
+    _reset_peaks([os.getpid(), jvm] if jvm else [os.getpid()])
+    t0 = time.perf_counter()
+    out = fn()
+    seconds = round(time.perf_counter() - t0, 2)
+    return out, {"seconds": seconds, "load_avg_1min_after": round(os.getloadavg()[0], 1),
+                 "peak_python_rss_mb": _peak_mb(os.getpid()), "peak_jvm_rss_mb": _peak_mb(jvm),
+                 "python_lifetime_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
 def lineitem_parquet(work: Path, scale: float) -> Path:
@@ -112,7 +150,7 @@ def compaction_section(spark, work: Path, scale: float, files: int, repeats: int
     tiny = work / "tiny"
     shutil.rmtree(tiny, ignore_errors=True)
     tiny_table(src, tiny, files)
-    copies = {name: work / name for name in ("ours", "plain", "deltars")}
+    copies = {name: work / name for name in ("ours", "ours_unverified", "plain", "deltars")}
     for p in copies.values():
         shutil.rmtree(p, ignore_errors=True)
         shutil.copytree(tiny, p)
@@ -120,29 +158,41 @@ def compaction_section(spark, work: Path, scale: float, files: int, repeats: int
     log(f"tiny table: {res['tiny']}")
     # The tiny-table queries run first: they warm the JVM and the page cache before anything is timed against
     # anything else, and plain OPTIMIZE goes before ours so a warm-up can only favour the anchor.
-    res["tiny"].update(query_seconds(spark, {"tiny": tiny}, 1)["tiny"])  # warm-up; re-measured below
-    log(f"queries tiny: {res['tiny']}")
-    t0 = time.perf_counter()
-    res["plain"] = {**plain_optimize(spark, copies["plain"]), "seconds": round(time.perf_counter() - t0, 2)}
-    t0 = time.perf_counter()
-    ours = compact_table(spark, str(copies["ours"]), CompactOptions(Window(16 * MB, 10**9)))
-    res["ours"] = {"seconds": round(time.perf_counter() - t0, 2), "verify_seconds": ours.summary()["verify_s"],
-                   "bytes_rewritten": ours.bytes_rewritten, "verified": ours.verified, "target": ours.plan.target}
-    t0 = time.perf_counter()
-    m = DeltaTable(str(copies["deltars"])).optimize.compact(target_size=128 * MIB)
-    res["deltars"] = {"seconds": round(time.perf_counter() - t0, 2), "files_removed": m["numFilesRemoved"]}
+    if repeats:
+        res["tiny"].update(query_seconds(spark, {"tiny": tiny}, 1)["tiny"])  # warm-up; re-measured below
+        log(f"queries tiny: {res['tiny']}")
+    else:  # --repeats 0: no query timings, a plain scan warms the JVM instead
+        spark.read.format("delta").load(str(tiny)).count()
+    plain, stats = timed(spark, lambda: plain_optimize(spark, copies["plain"]))
+    res["plain"] = {**plain, **stats}
+    log(f"plain: {res['plain']}")
+    window = Window(16 * MB, 10**9)
+    for name, verify in (("ours", True), ("ours_unverified", False)):
+        ours, stats = timed(spark, lambda: compact_table(spark, str(copies[name]), CompactOptions(window,
+                                                                                                   verify=verify)))
+        res[name] = {**stats, "verify_seconds": ours.summary()["verify_s"], "bytes_rewritten": ours.bytes_rewritten,
+                     "verified": ours.verified, "target": ours.plan.target, "commits": len(ours.batches),
+                     "checks": sum(b.verification.checks for b in ours.batches if b.verification),
+                     "engine": next((b.verification.engine for b in ours.batches if b.verification), None)}
+        log(f"{name}: {res[name]}")
+    m, stats = timed(spark, lambda: DeltaTable(str(copies["deltars"])).optimize.compact(target_size=128 * MIB))
+    res["deltars"] = {**stats, "files_removed": m["numFilesRemoved"]}
     for name, p in copies.items():
         res[name].update(share_in_window(p))
     log(f"compacted: {res}")
-    for name, seconds in query_seconds(spark, {"tiny": tiny, **copies}, repeats).items():
-        res[name].update(seconds)
-        log(f"queries {name}: {res[name]}")
-    for name in copies:
-        res[name]["q1_speedup"] = round(res["tiny"]["q1"] / res[name]["q1"], 2)
-        res[name]["q6_speedup"] = round(res["tiny"]["q6"] / res[name]["q6"], 2)
-    res["ours_vs_plain_wall"] = round(res["ours"]["seconds"] / res["plain"]["seconds"], 2)
+    if repeats:
+        for name, seconds in query_seconds(spark, {"tiny": tiny, **copies}, repeats).items():
+            res[name].update(seconds)
+            log(f"queries {name}: {res[name]}")
+        for name in copies:
+            res[name]["q1_speedup"] = round(res["tiny"]["q1"] / res[name]["q1"], 2)
+            res[name]["q6_speedup"] = round(res["tiny"]["q6"] / res[name]["q6"], 2)
+    plain_s = res["plain"]["seconds"]
+    res["ours_vs_plain_wall"] = round(res["ours"]["seconds"] / plain_s, 2)
+    res["ours_unverified_vs_plain_wall"] = round(res["ours_unverified"]["seconds"] / plain_s, 2)
     res["ours_vs_plain_wall_without_verification"] = round(
-        (res["ours"]["seconds"] - res["ours"]["verify_seconds"]) / res["plain"]["seconds"], 2)
+        (res["ours"]["seconds"] - res["ours"]["verify_seconds"]) / plain_s, 2)
+    res["ours_vs_deltars_wall"] = round(res["ours"]["seconds"] / res["deltars"]["seconds"], 2)
     return res
 
 
@@ -224,7 +274,7 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0, help="TPC-H scale factor (default 1)")
     ap.add_argument("--files", type=int, default=2000, help="tiny files in the lineitem table (default 2000)")
     ap.add_argument("--days", type=int, default=30, help="daily append cycles for write amplification")
-    ap.add_argument("--repeats", type=int, default=3, help="query repetitions (median)")
+    ap.add_argument("--repeats", type=int, default=3, help="query repetitions (median); 0 skips the queries")
     ap.add_argument("--health-files", type=int, default=100_000)
     ap.add_argument("--work", default=str(ROOT / "benchmarks" / "work" / "compaction"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "compaction.json"))
@@ -236,11 +286,15 @@ def main() -> None:
     out_path = Path(args.out)
     header = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {_mem_gib()} GiB, no GPU",
               "scale": args.scale, "files": args.files}
+    scale_key = f"scale_{args.scale:g}"
 
     def save(key: str, value: dict) -> None:
-        # Read-modify-write at save time, so sections run in separate processes do not clobber each other.
+        # Read-modify-write at save time, so sections run in separate processes do not clobber each other; results
+        # are kept per scale, and a file in the old flat form (one scale) moves under its own scale's key.
         result = json.loads(out_path.read_text()) if out_path.exists() else {}
-        result.update({**header, key: value})
+        if "scale" in result:
+            result = {f"scale_{float(result['scale']):g}": result}
+        result.setdefault(scale_key, {}).update({**header, key: value})
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(result, indent=2) + "\n")
 

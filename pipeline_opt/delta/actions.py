@@ -12,7 +12,6 @@ paths are matched decoded (the log stores them URL-encoded; the raw action keeps
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Iterable, Mapping, Optional
 from urllib.parse import unquote
@@ -21,11 +20,10 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from pipeline_opt.delta.log import commit_actions, complete_checkpoints, json_lines
 from pipeline_opt.errors import DeltaLogError
 
 _COMMIT = re.compile(r"^(\d{20})\.json$")
-_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint"
-                         r"(?:\.(\d{10})\.(\d{10})\.parquet|\.[0-9a-f-]{36}\.(?:json|parquet)|\.parquet)$")
 _STATE = ("add", "remove", "protocol", "metaData")
 
 
@@ -36,15 +34,6 @@ def latest_version(fs: pafs.FileSystem, log_dir: str) -> int:
     if not versions:
         raise DeltaLogError(f"{log_dir}: no commits in the log")
     return max(versions)
-
-
-def commit_actions(fs: pafs.FileSystem, log_dir: str, version: int) -> list[dict]:
-    """The actions of commit ``version``, in file order; ``DeltaLogError`` when the commit file is gone."""
-    path = f"{log_dir}/{int(version):020d}.json"
-    try:
-        return _json_lines(fs, path)
-    except FileNotFoundError:
-        raise DeltaLogError(f"{path}: commit {version} is missing from the log (cleaned up?)") from None
 
 
 def live_adds(fs: pafs.FileSystem, log_dir: str, version: int,
@@ -65,7 +54,7 @@ def replay(fs: pafs.FileSystem, log_dir: str, version: int,
            paths: Optional[Iterable[str]] = None) -> tuple[dict[str, dict], dict, dict]:
     """(live adds for ``paths`` or all when None, protocol, metaData) at ``version``."""
     wanted = None if paths is None else {unquote(p) for p in paths}
-    checkpoints = _checkpoints(fs, log_dir, version)
+    checkpoints = complete_checkpoints(fs, log_dir, version)
     start = max(checkpoints, default=-1)
     state: dict = {"live": {}, "protocol": {}, "metaData": {}}
     for name in sorted(checkpoints.get(start, [])):
@@ -89,33 +78,9 @@ def _apply(action: Mapping, state: dict, wanted: Optional[set]) -> None:
         state["metaData"] = dict(action["metaData"])
 
 
-def _checkpoints(fs: pafs.FileSystem, log_dir: str, version: int) -> dict[int, list[str]]:
-    """One complete checkpoint per version at or below ``version``: version → the files of that checkpoint."""
-    instances: dict[tuple, list[str]] = {}
-    for info in fs.get_file_info(pafs.FileSelector(log_dir)):
-        m = _CHECKPOINT.match(info.base_name)
-        if m and int(m.group(1)) <= version and info.size != 0:
-            kind = m.group(3) or info.base_name[21:]
-            instances.setdefault((int(m.group(1)), kind), []).append(info.base_name)
-    complete: dict[int, list[str]] = {}
-    for (v, kind), files in sorted(instances.items()):
-        if not kind.isdigit() or len(files) == int(kind):
-            complete[v] = files
-    return complete
-
-
-def _json_lines(fs: pafs.FileSystem, path: str) -> list[dict]:
-    with fs.open_input_stream(path) as fh:
-        text = fh.read()
-    try:
-        return [json.loads(line) for line in text.decode().splitlines() if line.strip()]
-    except (UnicodeDecodeError, ValueError) as e:
-        raise DeltaLogError(f"{path}: not JSON lines of Delta actions ({e})") from None
-
-
 def _read_checkpoint(fs: pafs.FileSystem, path: str, log_dir: str, state: dict, wanted: Optional[set]) -> None:
     if path.endswith(".json"):  # a v2 checkpoint's top-level file may be JSON lines of actions
-        for action in _json_lines(fs, path):
+        for action in json_lines(fs, path):
             if "sidecar" in action:
                 _read_checkpoint(fs, f"{log_dir}/_sidecars/{unquote(action['sidecar']['path'])}", log_dir, state,
                                  wanted)

@@ -58,23 +58,19 @@ def _checkpoints(fs: pafs.FileSystem, log_dir: str, version: int) -> dict[int, l
 
 def commit_timestamp_ms(fs: pafs.FileSystem, log_dir: str, version: int) -> Optional[int]:
     """The commit time of ``version`` in ms (in-commit timestamp, else commitInfo's), None when it carries none."""
-    for action in _commit(fs, log_dir, version):
-        info = action.get("commitInfo") if isinstance(action, dict) else None
-        stamp = info.get("inCommitTimestamp", info.get("timestamp")) if isinstance(info, dict) else None
-        if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) and stamp > 0:
-            return int(stamp)
-    return None
+    return commit_timestamp_of(_commit(fs, log_dir, version))
 
 
 def _commit(fs: pafs.FileSystem, log_dir: str, version: int) -> list[dict]:
     path = f"{log_dir}/{version:020d}.json"
     try:
-        return _json_lines(fs, path)
+        return json_lines(fs, path)
     except FileNotFoundError:
         raise DeltaLogError(f"{path}: commit {version} is missing from the log") from None
 
 
-def _json_lines(fs: pafs.FileSystem, path: str) -> list[dict]:
+def json_lines(fs: pafs.FileSystem, path: str) -> list[dict]:
+    """The actions of one JSON-lines log file (a commit or a v2 checkpoint); ``DeltaLogError`` when not JSON."""
     with fs.open_input_stream(path) as fh:
         text = fh.read()
     try:
@@ -94,7 +90,7 @@ def _apply(action: Mapping, live: dict) -> None:
 def _read_checkpoint(fs: pafs.FileSystem, path: str, log_dir: str, live: dict) -> None:
     """Adds of one checkpoint part (or v2 sidecar): only paths and deletion vectors are decoded."""
     if path.endswith(".json"):  # a v2 checkpoint's top-level file may be JSON lines of actions
-        for action in _json_lines(fs, path):
+        for action in json_lines(fs, path):
             if "sidecar" in action:
                 _read_checkpoint(fs, f"{log_dir}/_sidecars/{unquote(action['sidecar']['path'])}", log_dir, live)
             else:
@@ -220,7 +216,7 @@ def checkpoint_configuration(fs: pafs.FileSystem, log_dir: str, names: list[str]
     for name in sorted(names):
         path = f"{log_dir}/{name}"
         if path.endswith(".json"):
-            for action in _json_lines(fs, path):
+            for action in json_lines(fs, path):
                 if isinstance(action.get("metaData"), dict):
                     return dict(action["metaData"].get("configuration") or {})
             continue
@@ -239,7 +235,7 @@ def checkpoint_configuration(fs: pafs.FileSystem, log_dir: str, names: list[str]
 
 def _read_tombstones(fs: pafs.FileSystem, path: str, log_dir: str, out: list[dict]) -> None:
     if path.endswith(".json"):
-        for action in _json_lines(fs, path):
+        for action in json_lines(fs, path):
             if "sidecar" in action:
                 _read_tombstones(fs, f"{log_dir}/_sidecars/{unquote(action['sidecar']['path'])}", log_dir, out)
             elif isinstance(action.get("remove"), dict):

@@ -50,8 +50,23 @@ class DataFile:
     stats: Mapping[str, tuple] = field(default_factory=dict)  # logical column -> (min, max) from the add action
 
 
+class _FileColumns:
+    """Per-file columns of the ``actions`` table, shared by ``Snapshot`` and ``FileTable``."""
+
+    actions: pa.Table
+
+    @cached_property
+    def sizes(self) -> np.ndarray:
+        return _int_column(self.actions, "size_bytes")
+
+    @cached_property
+    def rows(self) -> np.ndarray:
+        """Physical rows per file from the log's stats (0 where a writer left them out)."""
+        return _int_column(self.actions, "num_records")
+
+
 @dataclass(frozen=True)
-class Snapshot:
+class Snapshot(_FileColumns):
     """The table at ``version``: its live files (``actions``, one row each), logical schema and column names."""
 
     uri: str
@@ -68,14 +83,6 @@ class Snapshot:
     def paths(self) -> list[str]:
         return _decoded_paths(self.actions).to_pylist() if self.actions.num_rows else []
 
-    @cached_property
-    def sizes(self) -> np.ndarray:
-        return _int_column(self.actions, "size_bytes")
-
-    @cached_property
-    def rows(self) -> np.ndarray:
-        """Physical rows per file from the log's stats (0 where a writer left them out)."""
-        return _int_column(self.actions, "num_records")
 
     @cached_property
     def deleted(self) -> np.ndarray:
@@ -271,7 +278,7 @@ class _Unsure(Exception):
 
 
 @dataclass(frozen=True)
-class FileTable:
+class FileTable(_FileColumns):
     """The live files of a table at ``version`` as columns only: sizes, rows, deleted rows and partition values,
     what health needs. ``actions`` has ``path`` (decoded), ``size_bytes``, ``num_records``, ``deleted_rows`` and
     ``partition.<column>`` (the log's strings); the views below are those of ``Snapshot``."""
@@ -285,13 +292,6 @@ class FileTable:
     def paths(self) -> list[str]:
         return self.actions.column("path").to_pylist()
 
-    @cached_property
-    def sizes(self) -> np.ndarray:
-        return _int_column(self.actions, "size_bytes")
-
-    @cached_property
-    def rows(self) -> np.ndarray:
-        return _int_column(self.actions, "num_records")
 
     @cached_property
     def deleted(self) -> np.ndarray:
@@ -381,9 +381,9 @@ def _read_file_table(path: str, version: Optional[int], storage_options) -> File
 def _checkpoint_part(fs: pafs.FileSystem, path: str, log_dir: str, state: dict) -> None:
     """One checkpoint part (or v2 sidecar): its adds' columns, projected, plus its metaData and protocol."""
     if path.endswith(".json"):  # a v2 checkpoint's top-level file: JSON lines of actions
-        from pipeline_opt.delta.log import _json_lines
+        from pipeline_opt.delta.log import json_lines
 
-        for action in _json_lines(fs, path):
+        for action in json_lines(fs, path):
             if "sidecar" in action:
                 _checkpoint_part(fs, f"{log_dir}/_sidecars/{unquote(action['sidecar']['path'])}", log_dir, state)
             else:

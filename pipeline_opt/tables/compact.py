@@ -1,8 +1,10 @@
 """Executing a compaction plan with Delta's own OPTIMIZE, one verified commit per batch of partitions.
 
 Invariants: nothing is ever lost — every commit is a Delta OPTIMIZE (``dataChange = false``, atomic), verified
-against the version just before it by ``verify.check_or_restore`` (a mismatch is undone and raised); a failure or
-a kill loses at most the batch in flight, which never committed; a concurrent-modification conflict re-plans the
+against the version just before it by ``verify.check_or_restore``, which reads only the files that commit removed
+and added and checks from the log that nothing else changed (a mismatch is undone and raised); a failure or
+a kill loses at most the batch in flight, which never committed (a batch that fails with an error names the files it
+wrote and did not commit, ``tables.leftovers``); a concurrent-modification conflict re-plans the
 batch from the new log and retries with backoff, so a rival compaction's work is skipped, not repeated;
 idempotent — the plan never selects files at or above the window floor, so a second run rewrites 0 bytes.
 The OPTIMIZE knobs are session confs of a child session (``spark.newSession()``), so concurrent runs in one
@@ -24,6 +26,8 @@ from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.output import to_jsonable
 from pipeline_opt.spark import scoped_session
 from pipeline_opt.sql import partition_predicate, quote_ident
+from pipeline_opt.tables.checks import warm_up
+from pipeline_opt.tables.leftovers import uncommitted_files
 from pipeline_opt.tables.options import CompactOptions
 from pipeline_opt.tables.plan import CompactionPlan, PartitionPlan, plan_compaction
 from pipeline_opt.tables.settings import Window
@@ -130,6 +134,8 @@ def compact_table(spark, path: TableLike, options: CompactOptions, dry_run: bool
                               share_inside_before=_share_inside(files, options.window))
     progress(f"planned: {len(plan.to_rewrite)} partitions, {format_size(plan.bytes_to_rewrite)} to rewrite")
     if not dry_run and plan.to_rewrite:
+        if options.verify:
+            warm_up()
         with scoped_session(spark, _KEYS) as session:
             _set_confs(session, plan, options)
             batches = [(BatchKind.OPTIMIZE, b) for b in _batches(plan.to_rewrite, options.batch_bytes)]
@@ -198,11 +204,14 @@ def _run_batch(session, ref, kind, batch, plan, options, conflicts, tag, progres
                 progress(f"{tag}: nothing left to do after a concurrent commit")
                 return BatchResult(labels, None, attempts=attempt, skipped="done by a concurrent commit",
                                    seconds=time.monotonic() - t0)
+        started = time.time()
         try:
             progress(f"{tag}: {kind} {len(batch)} partition(s), attempt {attempt}")
             result = _optimize(session, ref, kind, batch, plan, options)
         except Exception as e:  # noqa: BLE001 — only Delta's concurrency conflicts are retried
             conflict = _conflict_kind(e)
+            if conflict is None:
+                _name_leftovers(ref, kind, batch, started, e)
             if conflict is None or attempt > options.retries:
                 raise
             conflicts[conflict] = conflicts.get(conflict, 0) + 1
@@ -213,13 +222,31 @@ def _run_batch(session, ref, kind, batch, plan, options, conflicts, tag, progres
         progress(f"{tag}: committed version {result.version}")
         if options.verify and result.version is not None:
             t_verify = time.monotonic()
+            # One commit: verification reads only the files it removed and added (and checks the rest of the
+            # snapshot from the log); ``where`` serves only where the log cannot be matched file by file.
             result.verification = check_or_restore(session, ref, result.version - 1, result.version,
-                                                   _where(plan, batch, options))
+                                                   _where(plan, batch, options), touched=True)
             result.verify_seconds = time.monotonic() - t_verify
             progress(f"{tag}: verified version {result.version} against {result.version - 1}")
         result.seconds = time.monotonic() - t0
         return result
     raise AssertionError("unreachable")
+
+
+def _name_leftovers(ref: TableRef, kind: BatchKind, batch: list[PartitionPlan], since: float,
+                    error: Exception) -> None:
+    """Raise an error naming the files the failed batch wrote and never committed, when there are any."""
+    try:
+        left = uncommitted_files(ref.location, [p.values for p in batch], since)
+    except Exception:  # noqa: BLE001 — the batch's own error matters more than a failed look for leftovers
+        return
+    if left:
+        shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise PipelineOptError(f"{ref.label}: {kind} of {len(batch)} partition(s) failed ({first}); nothing was "
+                               f"committed, the table is unchanged. {len(left)} uncommitted file(s) it wrote remain "
+                               f"({shown}): no version references them, and VACUUM deletes them once they are older "
+                               "than the retention") from error
 
 
 def _replan(ref: TableRef, options: CompactOptions, batch: list[PartitionPlan], kind: BatchKind

@@ -50,9 +50,10 @@ from typing import Mapping, Optional
 from urllib.parse import unquote
 
 from pipeline_opt.delta import TableLike, TableRef, table_ref
-from pipeline_opt.delta.actions import commit_actions, latest_version, replay
+from pipeline_opt.delta.actions import latest_version, replay
 from pipeline_opt.delta.deletion_vectors import dv_file_path
 from pipeline_opt.delta.fs import resolve
+from pipeline_opt.delta.log import commit_actions
 from pipeline_opt.delta.ref import local_location
 from pipeline_opt.errors import DeltaLogError, PipelineOptError
 from pipeline_opt.sql import quote_ident, sql_literal

@@ -26,12 +26,14 @@ def test_every_table_is_delta_with_tpch_row_counts(lakehouse, spark):
 
 def test_streamed_tables_arrive_in_many_partitioned_commits(lakehouse, spark):
     root, result = lakehouse
-    assert result.tables["lineitem"]["commits"] == 4 + 1  # appends + the cancellation DELETE
+    assert result.tables["lineitem"]["commits"] == 4 + 2  # appends, deletion vectors on, the cancellation DELETE
     assert result.tables["lineitem"]["files"] >= 4 * 3
     detail = spark.sql(f"DESCRIBE DETAIL delta.`{root / 'lineitem'}`").first()
     assert detail.partitionColumns == ["l_shipyear"]
     history = spark.sql(f"DESCRIBE HISTORY delta.`{root / 'orders'}`").collect()
-    assert sorted(r.operation for r in history) == ["WRITE", "WRITE"]
+    assert sorted(r.operation for r in history) == ["CREATE TABLE", "WRITE"]  # the first commit creates it
+    stats = spark.read.format("delta").load(str(root / "lineitem")).where("l_shipdate < date '1993-01-01'")
+    assert stats.count() > 0 and {r.l_shipyear for r in stats.select("l_shipyear").distinct().collect()} == {1992}
 
 
 def test_deterministic_rows_per_commit(lakehouse, spark, tmp_path):

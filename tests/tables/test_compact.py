@@ -36,6 +36,7 @@ def test_compaction_lands_bytes_in_window_verifies_and_is_idempotent(spark, tmp_
     first = compact_table(spark, path, CompactOptions(WINDOW))
     assert first.files_removed == 24 and first.files_added == 2 and first.partitions_touched == 2
     assert first.verified and first.batches[0].verification.checks == 5
+    assert first.batches[0].verification.scope == "touched"  # only the rewritten files were read
     assert first.rows_before == first.rows_after == 48000 and first.share_inside_after == 1.0
     after = fingerprint(spark, path)
     assert (after.rows, after.row_checksum, after.columns) == (before.rows, before.row_checksum, before.columns)
@@ -47,7 +48,8 @@ def test_batches_commit_one_by_one(spark, tmp_path):
     path = small_file_table(tmp_path / "t", files=12, parts=("a", "b", "c"))
     result = compact_table(spark, path, CompactOptions(WINDOW, batch_bytes=1))
     assert len(result.batches) == 3 and len({b.version for b in result.batches}) == 3
-    assert all(b.verification.ok for b in result.batches) and read_snapshot(path).sizes.size == 3
+    assert all(b.verification.ok and b.verification.scope == "touched" for b in result.batches)
+    assert read_snapshot(path).sizes.size == 3
 
 
 @pytest.mark.slow

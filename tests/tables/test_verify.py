@@ -1,7 +1,9 @@
-"""verify.py: fingerprints, the GX suite, restore and undo on real Delta tables."""
+"""verify.py: fingerprints, the GX suite, touched-files verification, the log check, restore and undo on real
+Delta tables."""
 from __future__ import annotations
 
 import pytest
+from pyspark.sql import functions as F
 
 from pipeline_opt.tables.verify import (
     VerificationError,
@@ -10,6 +12,7 @@ from pipeline_opt.tables.verify import (
     fingerprint,
     read_version,
     restore,
+    touched_files,
     undo_rewrite,
     verify_rewrite,
 )
@@ -73,3 +76,98 @@ def test_restore_returns_new_version(spark, tmp_path):
     path = _table(spark, tmp_path / "t")
     spark.sql(f"delete from delta.`{path}` where id < 10")
     assert restore(spark, path, 0) == 2 and read_version(spark, path).count() == 200
+
+
+def _partitioned(spark, path, n=400):
+    """Two partitions, several files each: a rewrite of partition 'a' leaves partition 'b' untouched."""
+    spark.range(n).selectExpr("id", "if(id % 2 = 0, 'a', 'b') as g", "cast(id * 1.5 as double) as x",
+                              "case when id % 5 = 0 then null else cast(id % 7 as string) end as s") \
+        .repartition(4).write.format("delta").partitionBy("g").save(str(path))
+    return str(path)
+
+
+def _rewrite_partition_a(spark, path, change=lambda df: df):
+    """A rewrite commit (``dataChange`` false) of partition 'a' only, its rows passed through ``change``."""
+    rows = change(read_version(spark, path).where("g = 'a'")).coalesce(1)
+    rows.write.format("delta").mode("overwrite").option("replaceWhere", "g = 'a'") \
+        .option("dataChange", "false").save(path)
+    return current_version(spark, path)
+
+
+def test_touched_verification_reads_only_the_rewritten_files(spark, tmp_path):
+    path = _partitioned(spark, tmp_path / "t")
+    version = _rewrite_partition_a(spark, path)
+    scope = touched_files(path, version)
+    assert not scope.problems and scope.removed and len(scope.added) == 1
+    assert all(p.startswith("g=a/") for p in scope.removed + scope.added)  # partition b is not read
+    assert scope.removed_rows == scope.added_rows == 200
+    result = verify_rewrite(spark, path, version - 1, version)
+    assert result.ok and result.scope == "touched" and result.checks == 5 and not result.failures
+    # the touched rows alone fingerprint like the whole partition, both before and after
+    whole = fingerprint(spark, path, version - 1, "g = 'a'")
+    part = fingerprint(spark, path, version - 1, files=list(scope.removed))
+    assert (part.rows, part.row_checksum, part.columns) == (whole.rows, whole.row_checksum, whole.columns) \
+        and part.rows == 200
+
+
+@pytest.mark.parametrize("change, named", [
+    (lambda df: df.where("id != 4"), None),                                 # a row dropped
+    (lambda df: df.union(df.where("id = 4")), None),                        # a row duplicated
+    (lambda df: df.withColumn("x", F.expr("if(id = 4, x + 1, x)")), "x"),   # one value of one column altered
+    (lambda df: df.withColumn("s", F.expr("if(id = 0, 'z', s)")), "s"),     # a null became a value
+])
+def test_touched_verification_catches_a_bad_rewrite(spark, tmp_path, change, named):
+    path = _partitioned(spark, tmp_path / "t")
+    version = _rewrite_partition_a(spark, path, change)
+    result = verify_rewrite(spark, path, version - 1, version)
+    assert not result.ok and result.scope == "touched" and result.engine != "delta_log"
+    text = "; ".join(result.failures)
+    if named is None:
+        assert "expect_table_row_count_to_equal" in text
+    else:  # the message names the changed column, and only that one
+        checksums = next(f for f in result.failures if f.startswith("checksum differs"))
+        assert f"{named}: " in checksums and "id: " not in checksums and "g: " not in checksums
+    with pytest.raises(VerificationError, match="restored"):
+        check_or_restore(spark, path, version - 1, version)
+    assert verify_rewrite(spark, path, 0, current_version(spark, path), touched=False).ok
+
+
+def test_rewrite_that_also_removed_an_untouched_file_fails(spark, tmp_path):
+    """The commit removes partition b's files too, without re-adding their rows: caught by the row count."""
+    path = _partitioned(spark, tmp_path / "t")
+    read_version(spark, path).where("g = 'a'").coalesce(1).write.format("delta").mode("overwrite") \
+        .option("dataChange", "false").save(path)  # no replaceWhere: every file removed, only 'a' rows added
+    result = verify_rewrite(spark, path, 0, 1)
+    assert not result.ok and result.scope == "touched"
+    assert any("expect_table_row_count_to_equal {'value': 400}" in f for f in result.failures)
+
+
+def test_snapshot_that_lost_an_untouched_file_fails_from_the_log(spark, tmp_path):
+    """The commit's actions are a clean rewrite of partition 'a', but the snapshot at its version (here through a
+    checkpoint that omits partition b's files) lost untouched files: the touched files alone fingerprint equal,
+    and the log check fails verification before any scan; the undo brings the whole table back."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    path = _partitioned(spark, tmp_path / "t")
+    version = _rewrite_partition_a(spark, path)
+    DeltaTable(path).create_checkpoint()
+    checkpoint = tmp_path / "t" / "_delta_log" / f"{version:020d}.checkpoint.parquet"
+    actions = pq.read_table(checkpoint)
+    add_path = pc.struct_field(actions.column("add"), "path")
+    pq.write_table(actions.filter(pc.invert(pc.fill_null(pc.starts_with(add_path, "g=b/"), False))), checkpoint)
+    assert read_version(spark, path, version).count() == 200  # partition b silently gone
+    result = verify_rewrite(spark, path, version - 1, version)
+    assert not result.ok and result.engine == "delta_log"
+    assert "untouched file(s) gone" in result.failures[0]
+    with pytest.raises(VerificationError, match="untouched"):
+        check_or_restore(spark, path, version - 1, version)
+    assert read_version(spark, path).count() == 400
+
+
+def test_verification_falls_back_to_whole_versions_when_files_cannot_be_matched(spark, tmp_path):
+    path = _table(spark, tmp_path / "t")
+    spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS (extra int)")  # version 1 changes the schema
+    result = verify_rewrite(spark, path, 0, 1)
+    assert result.scope == "table" and not result.ok  # the column list differs
