@@ -128,7 +128,7 @@ def _stream_in(spark, source: Path, dest: Path, name: str, shape: tuple[int, int
     for i in range(1, commits + 1):
         say(f"{name}: commit {i}/{commits}")
         in_commit = commit_of == i
-        adds = []
+        adds: list = []  # of AddAction
         for year in np.unique(years[in_commit]):
             rows = table.filter(pa.array(in_commit & (years == year)))
             for j, chunk in enumerate(_chunks(rows, files)):
