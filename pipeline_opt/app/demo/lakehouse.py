@@ -177,8 +177,11 @@ def _stats(chunk: pa.Table) -> dict:
 
 
 def _json_value(scalar: pa.Scalar):
+    """A statistic as the Delta log spells it: dates as ISO text, decimals as numbers, integers as they are."""
     value = scalar.as_py()
-    return value.isoformat() if hasattr(value, "isoformat") else float(value) if not isinstance(value, int) else value
+    if isinstance(value, int):
+        return value
+    return value.isoformat() if hasattr(value, "isoformat") else float(value)
 
 
 def _facts(path: Path) -> dict:
