@@ -130,6 +130,8 @@ def _scalar(tp: type, value: Any, key: str) -> Any:
         if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return finite_float(value, "value")  # YAML's .nan and .inf are floats too
         if tp is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            if isinstance(value, float):
+                finite_float(value, "value")  # a name written as .nan is a mistake, not the text "nan"
             return str(value)
     except ValueError as e:
         raise ValueError(f"{key}: {e}") from None

@@ -22,6 +22,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from typing import Callable, NoReturn
 
 from pipeline_opt.errors import PipelineOptError
@@ -52,9 +53,13 @@ def debugging(argv: list[str]) -> bool:
 
 
 def guarded(prog: str, call: Callable[[], int], debug: bool = False) -> int:
-    """Run ``call`` and return its exit code; an expected failure prints ``prog: error: …`` and returns its code."""
+    """Run ``call`` and return its exit code; an expected failure prints ``prog: error: …`` and returns its code.
+    A warning is one line, ``prog: warning: …`` (with ``--debug``, Python's own form naming the source line)."""
     try:
-        return call()
+        with warnings.catch_warnings():
+            if not debug:
+                warnings.showwarning = _one_line_warning(prog)
+            return call()
     except KeyboardInterrupt:
         _quiet_spark_shutdown()
         print(f"{prog}: interrupted", file=sys.stderr)
@@ -71,6 +76,13 @@ def guarded(prog: str, call: Callable[[], int], debug: bool = False) -> int:
         message, code = known
         print(f"{prog}: error: {message}", file=sys.stderr)
         return code
+
+
+def _one_line_warning(prog: str):
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"{prog}: warning: {str(message).strip().splitlines()[0] if str(message).strip() else category.__name__}",
+              file=file or sys.stderr)
+    return show
 
 
 def explain(e: BaseException) -> tuple[str, int] | None:

@@ -1,7 +1,7 @@
 """Settings of the cache part (``conf/cache.yml``).
 
 Invariants: ``budget`` is the byte budget ``cache plan`` holds the kept tables to when no ``--budget`` is given;
-the policy names are checked against the policy registry when a plan is made; ``schedule`` is the known future of
+the policy names are checked against the policy registry on load; ``schedule`` is the known future of
 ``cache plan`` (tables scheduled jobs read, every ``every_hours``); ``pins`` and ``exclusions`` name tables (full
 name, or its last component) that ``cache plan`` and the loader's file cache (``planned`` policy) always keep and
 never cache.
@@ -29,6 +29,11 @@ class CacheConfig:
     disk_cache: bool = True
 
     def validate(self) -> None:
+        from pipeline_opt.cache.policies import names
+
+        for key, name in (("policy", self.policy), ("file_cache_policy", self.file_cache_policy)):
+            if name not in names():
+                raise ValueError(f"{key}: {name!r} is not a cache policy; allowed: {', '.join(names())}")
         if self.budget <= 0:
             raise ValueError(f"budget: {self.budget!r} must be positive")
         if self.fallback != "s3fifo":

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from pipeline_opt.delta.fs import resolve
 from pipeline_opt.delta.log import deletion_vectors
+from pipeline_opt.delta.recovery import real_uri
 from pipeline_opt.delta.table import open_table
 from pipeline_opt.errors import DeltaLogError, PipelineOptError
 
@@ -136,7 +137,7 @@ def read_snapshot(path: str, version: Optional[int] = None,
     """The snapshot of ``path`` at ``version`` (latest when None), from the Delta log."""
     dt = open_table(path, version=version, storage_options=storage_options)
     schema, physical = _logical_schema(dt)
-    uri = dt.table_uri.rstrip("/")
+    uri = real_uri(dt).rstrip("/")
     vectors = {}
     if "deletionVectors" in (dt.protocol().reader_features or []):
         fs, root = resolve(uri, storage_options)

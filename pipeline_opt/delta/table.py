@@ -4,6 +4,7 @@ Invariant: never lists storage to find data files; the snapshot's files come fro
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -31,10 +32,32 @@ def open_table(path: str | Path, version: Optional[int] = None,
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         if version is not None and "version" in first.lower():
             raise DeltaLogError(f"{path}: version {version} does not exist ({first})") from None
+        recovered = _without_hint(path, uri, version, storage_options)
+        if recovered is not None:
+            return recovered
         damage = _damage(uri, storage_options)
         if damage:
             raise DeltaLogError(f"{path}: the Delta log is damaged: {damage}") from None
         raise DeltaLogError(f"{path}: the Delta log cannot be read ({first})") from None
+
+
+def _without_hint(path, uri: str, version: Optional[int], storage_options: Optional[Mapping[str, str]]):
+    """The table read as Spark reads it when ``_last_checkpoint`` names a missing checkpoint (``delta.recovery``),
+    with one warning; None when that is not the damage or the replay is impossible."""
+    from deltalake.exceptions import DeltaError
+
+    from pipeline_opt.delta.recovery import open_without_hint
+
+    try:
+        opened = open_without_hint(uri, version, storage_options)
+    except (OSError, DeltaError):
+        return None
+    if opened is None:
+        return None
+    table, hinted = opened
+    warnings.warn(f"{path}: checkpoint {hinted} named by _last_checkpoint is missing; read by replaying the JSON "
+                  "commits, as Spark does", stacklevel=3)
+    return table
 
 
 def _damage(uri: str, storage_options: Optional[Mapping[str, str]]) -> Optional[str]:

@@ -57,6 +57,9 @@ class TableSettings:
     target_file_size: Optional[ByteSize] = None  # None: adaptive to table size (tables.plan.adaptive_target)
 
     def validate(self) -> None:
+        if self.vacuum_retention_hours is not None and self.vacuum_retention_hours < 0:
+            raise ValueError(f"tables.{self.name}: vacuum_retention_hours {self.vacuum_retention_hours} must be at "
+                             "least 0")
         if not re.fullmatch(r"[A-Za-z0-9_.\-]+", self.name):
             raise ValueError(f"tables: name {self.name!r} may hold only letters, digits, '_', '.' and '-'")
         bad = [c for c in self.zorder_by + self.cluster_by if not c or re.search(r"[\x00-\x1f`;]", c)]
@@ -75,6 +78,17 @@ class TableDefaults:
     min_bin_files: int = 4  # a bin whose output stays below the window is rewritten only with this many files
     max_deleted_rows_ratio: float = 0.1  # files with a larger deleted-rows share are rewritten
     batch_bytes: ByteSize = ByteSize(2 * 10**9)  # bytes of small files per commit (a failure loses one batch)
+
+    def validate(self) -> None:
+        if self.vacuum_retention_hours < 0:
+            raise ValueError(f"defaults.vacuum_retention_hours: {self.vacuum_retention_hours} must be at least 0")
+        if not 1 <= self.min_bin_files <= 10**6:
+            raise ValueError(f"defaults.min_bin_files: {self.min_bin_files} must be a whole number from 1 to 1000000")
+        if not 0 <= self.max_deleted_rows_ratio <= 1:
+            raise ValueError(f"defaults.max_deleted_rows_ratio: {self.max_deleted_rows_ratio} must be a share of "
+                             "rows from 0 to 1")
+        if self.batch_bytes <= 0:
+            raise ValueError(f"defaults.batch_bytes: {self.batch_bytes!r} must be positive")
 
 
 @dataclass

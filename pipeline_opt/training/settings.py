@@ -13,6 +13,9 @@ from typing import Any, Literal, Optional
 from pipeline_opt.training.shapes import ModelShape
 from pipeline_opt.training.workload import InputSpec, Workload
 
+# Beyond any model one machine plans: bounds the planner's work on absurd shapes.
+_MAX_DIMENSION = 10**7
+
 
 @dataclass
 class ModelSettings:
@@ -31,6 +34,10 @@ class ModelSettings:
     stack_arg: Optional[str] = None  # the factory argument that sets how many identical blocks it stacks
 
     def validate(self) -> None:
+        for key in ("hidden", "layers", "heads", "vocab", "seq_len"):
+            if not 1 <= getattr(self, key) <= _MAX_DIMENSION:
+                raise ValueError(f"model.{key}: {getattr(self, key)!r} must be a whole number from 1 to "
+                                 f"{_MAX_DIMENSION}")
         if self.kind == "factory" and (not self.factory or not self.inputs):
             raise ValueError("model.kind 'factory' needs model.factory (package.module:function) and model.inputs")
 
@@ -71,6 +78,13 @@ class TrainingConfig:
         for key in ("batch_size", "steps", "num_processes"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}: {getattr(self, key)!r} must be at least 1")
+        for key in ("num_workers", "checkpoint_every"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}: {getattr(self, key)!r} must be at least 0")
+        if not self.lr > 0:
+            raise ValueError(f"lr: {self.lr!r} must be a positive learning rate")
+        if self.budget_gib is not None and not 0 < self.budget_gib <= 2**20:
+            raise ValueError(f"budget_gib: {self.budget_gib!r} must be a positive number of GiB (at most 1048576)")
         if self.micro_batch is not None and not 1 <= self.micro_batch <= self.batch_size:
             raise ValueError(f"micro_batch: {self.micro_batch!r} must be between 1 and batch_size "
                              f"{self.batch_size}")

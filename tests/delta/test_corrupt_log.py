@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
@@ -44,14 +45,26 @@ def test_gap_in_the_commits_is_named(tmp_path):
         read_snapshot(path)
 
 
-def test_missing_checkpoint_names_the_commits_a_replay_needs(tmp_path):
+def test_missing_checkpoint_is_read_from_the_commits_like_spark_and_named_when_they_are_gone(tmp_path):
     path = _table(tmp_path / "t", checkpoint=True)
+    write_deltalake(path, pa.table({"x": [9]}), mode="append")
     _log(tmp_path / "t", 3, "checkpoint.parquet").unlink()
-    with pytest.raises(DeltaLogError, match=r"checkpoint 3 named by _last_checkpoint is missing; log replay from "
-                                            r"JSON would need commits 0–3 \(all present\)"):
-        table_health(path)
+    log_before = sorted(p.name for p in (tmp_path / "t" / "_delta_log").iterdir())
+    with pytest.warns(UserWarning, match="checkpoint 3 named by _last_checkpoint is missing; read by replaying"):
+        snap = read_snapshot(path)
+    assert (snap.version, snap.num_rows) == (4, 5)
+    assert sorted(pa.concat_tables(pq.read_table(snap.file_uri(f)) for f in snap.files)["x"].to_pylist()) \
+        == [0, 1, 2, 3, 9]
+    result = subprocess.run([sys.executable, "-m", "pipeline_opt.app.cli", "health", path], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and "files 5" in result.stdout
+    assert result.stderr.strip().splitlines() == [f"pipeline-opt health: warning: {path}: checkpoint 3 named by "
+                                                  "_last_checkpoint is missing; read by replaying the JSON commits, "
+                                                  "as Spark does"]
+    assert sorted(p.name for p in (tmp_path / "t" / "_delta_log").iterdir()) == log_before  # nothing written
     _log(tmp_path / "t", 0).unlink()
-    with pytest.raises(DeltaLogError, match=r"commits 0–3 \(missing: 0\)"):
+    with pytest.raises(DeltaLogError, match=r"checkpoint 3 named by _last_checkpoint is missing; log replay from "
+                                            r"JSON would need commits 0–3 \(missing: 0\)"):
         table_health(path)
 
 

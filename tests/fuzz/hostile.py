@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -42,3 +43,23 @@ def one_line(e: PipelineOptError, *names: str) -> str:
     for name in names:
         assert name in text, (name, text)
     return text
+
+
+def tree(folder: Path) -> dict:
+    """Every file under ``folder`` with its size, mtime and bytes: equal before and after means nothing changed."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def refused(main, argv: list[str], folders: list[Path], capsys) -> str:
+    """Run the CLI's ``main(argv)`` in process; checks it exits non-zero with exactly one stderr line, no traceback,
+    and leaves every file under ``folders`` as it was. Returns that line."""
+    before = [tree(f) for f in folders]
+    capsys.readouterr()
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code != 0, (argv, err)
+    assert len(lines) == 1 and "Traceback" not in err, (argv, err)
+    assert [tree(f) for f in folders] == before, argv
+    return lines[0]

@@ -11,6 +11,7 @@ import json
 import pytest
 
 from pipeline_opt.app.cli import main
+from tests.fuzz.hostile import refused
 
 START = {"Event": "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart", "executionId": 1, "time": 5,
          "sparkPlanInfo": {"nodeName": "Scan parquet main.s.t", "metadata": {"Location": "PreparedDeltaFileIndex[]"},
@@ -85,21 +86,8 @@ def inputs(tmp_path_factory):
     return folder
 
 
-def _tree(folder) -> dict:
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns, p.read_bytes())
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def _refused(argv: list[str], inputs, out, capsys) -> str:
-    before_in, before_out = _tree(inputs), _tree(out)
-    capsys.readouterr()
-    code = main(argv)
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert code != 0, (argv, err)
-    assert len(lines) == 1 and "Traceback" not in err, (argv, err)
-    assert _tree(inputs) == before_in and _tree(out) == before_out, argv
-    return lines[0]
+    return refused(main, argv, [inputs, out], capsys)
 
 
 def _args(words: list[str], inputs) -> list[str]:

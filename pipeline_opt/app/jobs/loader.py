@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from pipeline_opt.app.job import Context, Param, columns, count, job
+from pipeline_opt.app.job import Context, Param, columns, count, job, positive_int
 from pipeline_opt.app.selection import resolve, storage_options
 from pipeline_opt.storage import for_engine
 
@@ -23,7 +23,7 @@ from pipeline_opt.storage import for_engine
      Param("rank", "this process's rank", int, default=0),
      Param("world_size", "ranks in all", int, default=1),
      Param("drop_last", "drop the uneven tail instead of padding", flag=True),
-     Param("max_batches", "stop after this many batches", count))
+     Param("max_batches", "stop after this many batches (at least 1)", positive_int))
 def stream(ctx: Context, args) -> dict:
     from pipeline_opt.loader import DeltaDataset, DeltaLoader
 

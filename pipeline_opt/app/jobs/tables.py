@@ -104,7 +104,8 @@ def schedule(ctx: Context, args):
 def fingerprint(ctx: Context, args):
     from pipeline_opt.tables.verify import fingerprint as table_fingerprint
 
-    return table_fingerprint(ctx.spark, _for_spark(resolve(args.path, lambda: ctx.spark)), args.version)
+    table = _for_spark(resolve(args.path, lambda: ctx.spark))  # a bad path is refused before Spark starts
+    return table_fingerprint(ctx.spark, table, args.version)
 
 
 @job("copy", "write the latest snapshot of a Delta table as a new Delta table (one commit; Spark)",
