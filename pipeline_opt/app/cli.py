@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 from pipeline_opt.app.boundary import OneLineParser, debugging, guarded
 from pipeline_opt.app.job import Job, Param
 from pipeline_opt.app.jobs import all_jobs, run_job
+from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.output import emit
 
 DESCRIPTION = ("Fast, lean and safe Spark/Delta pipelines that feed PyTorch training: table health, compaction, "
@@ -87,6 +88,17 @@ def given(args: argparse.Namespace, spec: Job) -> dict:
     return {p.name: getattr(args, p.name) for p in spec.params if getattr(args, p.name, None) is not None}
 
 
+def refuse_empty(args: argparse.Namespace, spec: Job) -> None:
+    """A flag typed with an empty value is refused: at a prompt that is a slip (an unset shell variable), and leaving
+    the flag out gives the default. Jobs and notebooks keep "" as "not given": a bundle variable or an empty
+    widget means the default there (``--base-dir ""`` for catalog names)."""
+    for p in spec.params:
+        values = getattr(args, p.name, None)
+        for value in values if isinstance(values, list) else [values]:
+            if not p.positional and not p.flag and isinstance(value, str) and not value.strip():
+                raise PipelineOptError(f"{p.option}: empty value; give one, or leave {p.option} out for the default")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     debug = debugging(words)
@@ -94,6 +106,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     spec = all_jobs()[args.job]
 
     def call() -> int:
+        refuse_empty(args, spec)
         result = run_job(spec.name, given(args, spec))
         emit(result, getattr(args, "json", False))
         return int(getattr(result, "exit_code", 0) or 0)

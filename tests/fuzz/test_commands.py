@@ -40,6 +40,9 @@ FLAGS = [
     ["report", "--out", "{log}"],
     ["schedule", "--config", "{gone}"],
     ["check-config", "{gone}"],
+    ["health", "{t}", "--min-file-size", ""],
+    ["stream", "{t}", "--columns", " "],
+    ["cache", "simulate", "--trace", "{log}", "--sizes", ""],
 ]
 
 
