@@ -8,13 +8,17 @@ Product workloads (``cache_product.py``): generated loader epochs, shared loader
 schedules, wrong plans, and the demo lakehouse when ``make demo`` built it, at 25 / 50 / 75 % of each working set,
 with the plans the product announces. Block traces: the shared CloudPhysics trace (when present) and synthetic
 ones, where nobody announces anything. Every policy replays the same requests at the same cache sizes, side by
-side in one process, so ratios between policies hold on a busy machine. Simple policies are cross-checked against
-libCacheSim (the ``libcachesim`` package, benchmark only) with metadata accounting off on our side.
+side in one process, so ratios between policies hold on a busy machine. CPU per request is reported as a ratio to
+LRU's (``cache_cpu.py``: CPU time of this process, LRU and each policy interleaved, median over repeats; product
+workloads in full, block traces on their first 20,000 requests), with the load average at start and end. Simple
+policies are cross-checked against libCacheSim (the ``libcachesim`` package, benchmark only) with metadata
+accounting off on our side.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -27,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from cache_cpu import cpu_over_lru  # noqa: E402
+
 from pipeline_opt.cache.simulate import simulate  # noqa: E402
 from pipeline_opt.cache.trace import ORACLE_DTYPE, Trace, next_use, read_trace  # noqa: E402
 
@@ -35,6 +41,7 @@ SIZES = [0.01, 0.05, 0.1, 0.2]
 POLICIES = ["lru", "fifo", "lfu", "arc", "s3fifo", "sieve", "gdsf", "lecar", "lrb", "rl", "mlp_admit", "learned",
             "planned"]
 SLOW_POLICIES = ["lstm"]  # evaluated on a prefix of each trace, with LRU and S3-FIFO beside it
+BLOCK_CPU_REQUESTS, BLOCK_CPU_SIZES, BLOCK_CPU_REPEATS = 20_000, [0.05, 0.2], 3
 CROSS_CHECK = {"lru": "LRU", "fifo": "FIFO", "lfu": "LFU", "arc": "ARC", "s3fifo": "S3FIFO", "sieve": "Sieve",
                "gdsf": "GDSF"}
 
@@ -137,7 +144,7 @@ def cross_check(traces: list[Trace], tmp: Path) -> list[dict]:
 
 
 def speed(n=1_000_000) -> list[dict]:
-    """Seconds to replay a million requests (Zipf, varied sizes) at 5 % of the working set."""
+    """CPU seconds to replay a million requests (Zipf, varied sizes) at 5 % of the working set."""
     t = zipf_trace(n=n, objects=100_000, seed=9)
     report = simulate(t, ["lru", "fifo", "s3fifo", "sieve", "arc", "learned", "planned"], [0.05], bound=False)
     return [{"policy": r.policy, "requests": n, "seconds": r.us_per_request * n / 1e6,
@@ -187,16 +194,20 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "cache.json"
     result = json.loads(path.read_text()) if path.is_file() and args.only else {}
-    result["machine"] = "2-core, 24 GiB Linux VM, no GPU (shared with other jobs)"
+    result["machine"] = "2 shared cores, 24 GiB Linux VM, no GPU (shared with other jobs)"
     result["date"] = time.strftime("%Y-%m-%d")
     if args.only != "block":
         import cache_product
 
+        load = os.getloadavg()
         result["product"] = cache_product.run(ROOT, args.quick, Path(args.lakehouse))
+        result["product"]["load_average"] = {"start": load, "end": os.getloadavg()}
         path.write_text(json.dumps(result, indent=1))
         print(json.dumps(result["product"]["goals"], indent=1))
     if args.only != "product":
+        load = os.getloadavg()
         result.update(block(args, out))
+        result["load_average"] = {"start": load, "end": os.getloadavg()}  # of the block-trace part
         path.write_text(json.dumps(result, indent=1))
         print(json.dumps({**result["goals"], **result["goals_planned"]}, indent=1))
     return 0
@@ -232,6 +243,9 @@ def block(args, out: Path) -> dict:
         "prefix_results": prefix_rows,
         "cross_check_libcachesim": checks,
         "speed_1m": [] if args.quick else speed(),
+        # same-process CPU ratios to LRU, interleaved repeats (the slow policies make full traces too long here)
+        "cpu_over_lru": cpu_over_lru([t.head(BLOCK_CPU_REQUESTS) for t in traces], [p for p in POLICIES if p != "lru"],
+                                     BLOCK_CPU_SIZES, 1 if args.quick else BLOCK_CPU_REPEATS),
     }
     result["plots"] = plot(rows, bounds, out)
     return result

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -72,7 +73,7 @@ def main() -> int:
     demo = demo_workload(ROOT, Path(args.lakehouse))
     if demo is not None:
         workloads.append(demo)
-    rows = []
+    rows, load = [], os.getloadavg()
     for w in workloads:
         started = time.time()
         for f in SIZES:
@@ -86,7 +87,8 @@ def main() -> int:
                                  **quality(run.orders)})
         print(f"{w.name}: {time.time() - started:.0f} s", flush=True)
     best = min(rows, key=lambda r: r["byte_miss_ratio"] / r["fixed_order_bound"])
-    result = {"machine": "2-core, 24 GiB Linux VM, no GPU", "date": time.strftime("%Y-%m-%d"), "scale": scale,
+    result = {"machine": "2 shared cores, 24 GiB Linux VM, no GPU", "date": time.strftime("%Y-%m-%d"),
+              "load_average": {"start": load, "end": os.getloadavg()}, "scale": scale,
               "windows": WINDOWS, "results": rows,
               "beats_fixed_order_bound": [r for r in rows if r["byte_miss_ratio"] < r["fixed_order_bound"]],
               "best_over_bound": {k: best[k] for k in ("trace", "size_fraction", "policy", "window")}

@@ -12,11 +12,19 @@ measured pace (positions per tick, an average over its matched requests): positi
 its announced start). Several loaders sharing one cache therefore compare correctly: a file 100 positions ahead
 in a loader that makes a third of the requests is 300 ticks away.
 
+Index, built once per announcement (the per-request work is a few dictionary look-ups): each source keeps, per
+key, its earliest pending position (``head``) and, per position, the next position of the same key (``nxt``);
+``where`` maps a key to the sources that still announce it. A loader re-announcing at each epoch start (the rest
+of this epoch, which it announced before, and the next one) only appends the new epoch.
+
 Invariants:
-- a source's announcement replaces its previous one; ``withdraw(source)`` forgets it;
+- a source's announcement replaces its previous one (when the new plan begins with exactly the old plan's pending
+  part, and neither a delay nor a rate is given, the source keeps its cursor and pace and gains the new tail:
+  the same future, indexed once); ``withdraw(source)`` forgets it;
 - a request consumes at most one pending position: of the sources that announced the key, the one whose next
-  pending position of it is nearest their cursor, if that is at most ``MATCH_AHEAD`` positions ahead; a request
-  matching nothing is *unannounced* and changes no cursor;
+  pending position of it is nearest their cursor, if that is at most ``MATCH_AHEAD`` positions ahead (and at most
+  ``MATCH_AHEAD`` behind); a request matching nothing is *unannounced* and changes no cursor; positions more than
+  ``MATCH_AHEAD`` behind their source's cursor can never match again and are dropped when met;
 - ``next_use(key)`` is the earliest expected tick of a pending position of ``key`` that its source has not passed,
   or ``INF`` when none is left;
 - memory: ``bytes`` counts ``POSITION_BYTES`` per pending position and ``SOURCE_BYTES`` per source, and the policy
@@ -28,32 +36,30 @@ Invariants:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Hashable, Iterable, Optional, Sequence
+from typing import Hashable, Optional, Sequence
 
 INF = float("inf")
-POSITION_BYTES = 16  # key reference, position, source index
+POSITION_BYTES = 16  # key reference, next position of the key, index entry
 SOURCE_BYTES = 64
 MATCH_AHEAD = 256  # a request further ahead than this in a source's order is not that source's
-WITHDRAWN = 1 << 62  # the cursor of a withdrawn source: its entries match nothing and estimate nothing
 PACE_WEIGHT = 1 / 64  # weight of one matched request in a source's measured pace (positions per tick)
 PACE_DRIFT = 0.05  # relative change of a pace that invalidates estimates made with the old one
 
 
-@dataclass
 class Source:
-    """One announcing stream: its order, cursor (next expected position) and measured pace."""
+    """One announcing stream: its order, its index, cursor (next expected position) and measured pace."""
 
-    name: str
-    keys: list
-    rate: float
-    base_time: float
-    base_pos: int = 0
-    cursor: int = 0
-    matched: int = 0
-    started: bool = False
-    rate_at_version: float = 0.0
-    remaining: int = 0  # its entries still in ``pending``
+    def __init__(self, name: str, rate: float, base_time: float) -> None:
+        self.name = name
+        self.keys: list = []
+        self.nxt: list = []  # position -> next position of the same key in this source, -1 for none
+        self.head: dict = {}  # key -> its earliest pending position
+        self.last: dict = {}  # key -> its last position (where the next announced tail links in)
+        self.rate, self.rate_at_version = rate, rate
+        self.base_time, self.base_pos = base_time, 0
+        self.cursor = 0
+        self.started = False
+        self.remaining = 0  # pending positions
 
     def expected(self, pos: int) -> float:
         return self.base_time + (pos - self.base_pos) / self.rate
@@ -63,12 +69,15 @@ class KnownFuture:
     def __init__(self) -> None:
         self.clock = 0
         self.sources: dict[str, Source] = {}
-        self.pending: dict = {}  # key -> list of (Source, position), in announcement order per source
-        self.positions = 0  # entries in ``pending``, withdrawn ones included until they are purged
-        self.withdrawn = 0  # entries of withdrawn sources still in ``pending``
+        self.where: dict = {}  # key -> the sources with a pending position of it
         self.version = 0
         self.now_next = INF  # next_use of the key of the latest on_request, after that request
         self.announced = self.matched = self.unannounced = 0
+
+    @property
+    def positions(self) -> int:
+        """Pending positions, over all sources (read when the owner re-fits its memory, not per request)."""
+        return sum(s.remaining for s in self.sources.values())
 
     @property
     def bytes(self) -> int:
@@ -81,96 +90,167 @@ class KnownFuture:
         ``rate``: the share of all requests the source is expected to make while it runs (default: an equal share
         with the other sources; replaced by the measured pace once it runs)."""
         old = self.sources.get(source)
+        self.version += 1
+        if old is not None and rate is None and start_after <= 0 and self._continues(old, keys):
+            self._extend(old, keys[len(old.keys) - old.cursor:])
+            return
         self.withdraw(source)
         if rate is None:
             rate = old.rate if old is not None and old.started else 1.0 / (len(self.sources) + 1)
-        s = Source(source, list(keys), max(float(rate), 1e-6), float(self.clock + max(int(start_after), 0)))
-        if old is not None and old.started:  # the same stream, re-planned: its pace measurement goes on
-            s.started = True
-        s.rate_at_version = s.rate
+        s = Source(source, max(float(rate), 1e-6), float(self.clock + max(int(start_after), 0)))
+        s.started = old is not None and old.started  # the same stream, re-planned: its pace measurement goes on
         self.sources[source] = s
-        pending = self.pending
-        for pos, key in enumerate(s.keys):
-            entries = pending.get(key)
-            if entries is None:
-                pending[key] = [(s, pos)]
+        self._extend(s, keys)
+
+    @staticmethod
+    def _continues(old: Source, keys: Sequence[Hashable]) -> bool:
+        """Whether ``keys`` begins with exactly the old plan's pending part (and nothing else is pending)."""
+        rest = len(old.keys) - old.cursor
+        return old.remaining == rest and len(keys) >= rest and list(keys[:rest]) == old.keys[old.cursor:]
+
+    def _extend(self, s: Source, keys: Sequence[Hashable]) -> None:
+        """Appends ``keys`` to ``s``'s order and index (one pass)."""
+        where, head, last, nxt = self.where, s.head, s.last, s.nxt
+        start = len(s.keys)
+        s.keys.extend(keys)
+        nxt.extend([-1] * len(keys))
+        for pos, key in enumerate(keys, start):
+            if key in head:  # pending here already: link its last position to this one
+                nxt[last[key]] = pos
             else:
-                entries.append((s, pos))
-        s.remaining = len(s.keys)
-        self.positions += len(s.keys)
-        self.announced += len(s.keys)
-        self.version += 1
+                head[key] = pos
+                entry = where.get(key)
+                if entry is None:
+                    where[key] = [s]
+                else:
+                    entry.append(s)
+            last[key] = pos
+        s.remaining += len(keys)
+        self.announced += len(keys)
 
     def withdraw(self, source: str) -> None:
-        """Forgets the source's plan: its entries go inert at once (O(1)) and are purged once they are many."""
+        """Forgets the source's plan and frees its pending positions."""
         s = self.sources.pop(source, None)
         if s is None:
             return
         self.version += 1
-        s.cursor = WITHDRAWN
-        self.withdrawn += s.remaining
-        if self.withdrawn > max(1024, self.positions // 2):
-            self._purge()
-
-    def _purge(self) -> None:
-        pending = self.pending
-        for key, entries in list(pending.items()):
-            kept = [e for e in entries if e[0].cursor != WITHDRAWN]
-            if len(kept) != len(entries):
-                if kept:
-                    pending[key] = kept
-                else:
-                    del pending[key]
-        self.positions -= self.withdrawn
-        self.withdrawn = 0
+        where = self.where
+        for key in s.head:
+            entry = where[key]
+            if len(entry) == 1:
+                del where[key]
+            else:
+                entry.remove(s)
+        s.remaining = 0
+        s.head.clear()
 
     def on_request(self, key: Hashable) -> bool:
         """Advances the clock by one request; True when the request consumed an announced position. Afterwards
         ``now_next`` is the key's ``next_use``."""
         now = self.clock
         self.clock = now + 1
-        entries = self.pending.get(key)
-        if entries is None:
+        entry = self.where.get(key)
+        if entry is None:
             self.unannounced += 1
             self.now_next = INF
             return False
-        if len(entries) == 1 or (len(entries) == 2 and entries[0][0] is entries[1][0]):  # one source
-            best = 0 if -MATCH_AHEAD <= entries[0][1] - entries[0][0].cursor <= MATCH_AHEAD else -1
+        if len(entry) == 1:
+            s = entry[0]
+            head = s.head
+            pos = head[key]
+            cursor = s.cursor
+            if cursor <= pos <= cursor + MATCH_AHEAD and s.started and now > s.base_time:
+                # the common case, inline: the source's next position of the key, read in order
+                after = s.nxt[pos]
+                if after < 0:
+                    self._forget(s, key)
+                else:
+                    head[key] = after
+                s.remaining -= 1
+                rate = s.rate
+                pace = (pos - s.base_pos) / (now - s.base_time)
+                rate += PACE_WEIGHT * ((4.0 if pace > 4.0 else 1e-3 if pace < 1e-3 else pace) - rate)
+                s.rate = rate
+                if abs(rate - s.rate_at_version) > PACE_DRIFT * s.rate_at_version:
+                    s.rate_at_version = rate
+                    self.version += 1
+                s.base_time, s.base_pos, s.cursor = now, pos, pos + 1
+                self.matched += 1
+                self.now_next = now + (after - pos) / rate if after >= 0 else INF
+                return True
+            ahead = pos - cursor
+            if ahead < -MATCH_AHEAD:
+                pos = self._drop_dead(s, key, pos)
+                ahead = pos - s.cursor
+            if pos < 0 or ahead > MATCH_AHEAD:
+                self.unannounced += 1
+                self.now_next = INF if pos < 0 else s.expected(pos)
+                return False
         else:
-            best = self._nearest(entries)
-        if best < 0:
-            self.unannounced += 1
-            self.now_next = self.next_use(key)
-            return False
-        s, pos = entries.pop(best)
-        self.positions -= 1
+            s, pos = self._nearest(key, entry)
+            if s is None:
+                self.unannounced += 1
+                self.now_next = self.next_use(key)
+                return False
+        self._consume(s, key, pos, now)
+        return True
+
+    def _consume(self, s: Source, key: Hashable, pos: int, now: int) -> None:
+        after = s.nxt[pos]
+        if after < 0:
+            self._forget(s, key)
+        else:
+            s.head[key] = after
         s.remaining -= 1
         if pos >= s.cursor:
             if s.started and now > s.base_time:
                 self._pace(s, (pos - s.base_pos) / (now - s.base_time))
             s.started = True
             s.base_time, s.base_pos, s.cursor = now, pos, pos + 1
-            s.matched += 1
         self.matched += 1
-        if not entries:
-            del self.pending[key]
+        entry = self.where.get(key)
+        if entry is None:
             self.now_next = INF
-        elif len(entries) == 1:
-            s, pos = entries[0]
-            self.now_next = s.base_time + (pos - s.base_pos) / s.rate if pos >= s.cursor else INF
+        elif len(entry) == 1 and entry[0] is s and after >= s.cursor:
+            self.now_next = s.base_time + (after - s.base_pos) / s.rate
         else:
             self.now_next = self.next_use(key)
-        return True
 
-    @staticmethod
-    def _nearest(entries: list) -> int:
-        """Index of the entry nearest its source's cursor (at most ``MATCH_AHEAD`` away), or -1."""
-        best, best_ahead = -1, MATCH_AHEAD + 1
-        for i, (s, pos) in enumerate(entries):
+    def _forget(self, s: Source, key: Hashable) -> None:
+        """``s`` has no pending position of ``key`` left."""
+        del s.head[key]
+        entry = self.where[key]
+        if len(entry) == 1:
+            del self.where[key]
+        else:
+            entry.remove(s)
+
+    def _drop_dead(self, s: Source, key: Hashable, pos: int) -> int:
+        """Drops ``s``'s positions of ``key`` too far behind its cursor to ever match; its first live one or -1."""
+        limit, nxt = s.cursor - MATCH_AHEAD, s.nxt
+        while 0 <= pos < limit:
+            pos = nxt[pos]
+            s.remaining -= 1
+        if pos < 0:
+            self._forget(s, key)
+        else:
+            s.head[key] = pos
+        return pos
+
+    def _nearest(self, key: Hashable, entry: list) -> tuple:
+        """(source, position) of the pending position nearest its source's cursor (at most ``MATCH_AHEAD`` away),
+        or (None, -1)."""
+        best, best_pos, best_ahead = None, -1, MATCH_AHEAD + 1
+        for s in list(entry):
+            pos = s.head[key]
+            if pos < s.cursor - MATCH_AHEAD:
+                pos = self._drop_dead(s, key, pos)
+                if pos < 0:
+                    continue
             ahead = pos - s.cursor
-            if -MATCH_AHEAD <= ahead < best_ahead:
-                best, best_ahead = i, ahead
-        return best
+            if ahead < best_ahead:
+                best, best_pos, best_ahead = s, pos, ahead
+        return best, best_pos
 
     def _pace(self, s: Source, pace: float) -> None:
         """Fold one observed pace (positions advanced per tick since the source's last match) into its rate."""
@@ -181,12 +261,15 @@ class KnownFuture:
 
     def next_use(self, key: Hashable) -> float:
         """Expected tick of the key's next announced request (``INF`` when no source announced one)."""
-        entries = self.pending.get(key)
-        if entries is None:
+        entry = self.where.get(key)
+        if entry is None:
             return INF
         best = INF
-        for s, pos in entries:
-            if pos >= s.cursor:
+        for s in entry:
+            pos, cursor, nxt = s.head[key], s.cursor, s.nxt
+            while 0 <= pos < cursor:
+                pos = nxt[pos]
+            if pos >= 0:
                 t = s.base_time + (pos - s.base_pos) / s.rate
                 if t < best:
                     best = t
@@ -196,9 +279,10 @@ class KnownFuture:
         """Whether any source still has positions ahead of its cursor (a plan that is not used up)."""
         return any(s.cursor < len(s.keys) for s in self.sources.values())
 
-    def announced_keys(self, source: str) -> Iterable:
+    def pending_of(self, source: str) -> int:
+        """Pending positions of ``source`` (what replacing its plan frees)."""
         s = self.sources.get(source)
-        return () if s is None else s.keys
+        return 0 if s is None else s.remaining
 
     def summary(self) -> dict:
         """Plan accuracy so far: announced positions, matched and unannounced requests, per-source cursors."""

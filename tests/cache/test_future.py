@@ -59,11 +59,10 @@ def test_replace_and_withdraw_free_their_positions():
     assert f.next_use("k1") == INF and f.next_use("k9") < INF and f.next_use("k2") < INF
     f.withdraw("b")
     assert f.next_use("k2") == INF and not f.on_request("k2")
-    # withdrawn entries stay counted until purged (they still take memory), then they are gone
-    assert f.bytes == f.positions * POSITION_BYTES + SOURCE_BYTES and f.positions >= 1
+    assert f.bytes == POSITION_BYTES + SOURCE_BYTES and f.positions == 1  # only a's "k9" is left
     f.announce("big", [f"x{i}" for i in range(5000)])
     f.withdraw("big")
-    assert f.positions <= 4 and f.withdrawn == 0
+    assert f.positions == 1 and not any(k.startswith("x") for k in f.where)
     version = f.version
     f.withdraw("nobody")
     assert f.version == version
@@ -76,3 +75,17 @@ def test_two_sources_announcing_one_key_credit_the_nearer():
     assert f.on_request("x")
     assert f.sources["a"].cursor == 1 and f.sources["b"].cursor == 0
     assert f.next_use("x") < INF  # b's position of x is still to come
+
+
+def test_a_loader_re_announcing_at_an_epoch_start_keeps_its_cursor_and_pace():
+    f = KnownFuture()
+    epoch = [[f"e{e}k{i}" for i in range(40)] for e in range(3)]
+    f.announce("loader", epoch[0] + epoch[1])
+    for key in epoch[0]:
+        assert f.on_request(key)
+    s = f.sources["loader"]
+    f.announce("loader", epoch[1] + epoch[2])  # the pending part, then the next epoch: appended, not rebuilt
+    assert f.sources["loader"] is s and s.cursor == 40 and f.positions == 80
+    assert f.next_use("e2k0") == s.expected(80) and f.next_use("e0k0") == INF
+    f.announce("loader", epoch[2])  # not a continuation: replaced
+    assert f.sources["loader"] is not s and f.positions == 40 and f.next_use("e1k5") == INF

@@ -40,10 +40,11 @@ class KnownFutureEviction(CachePolicy):
         super().__init__(capacity_bytes, **kw)
         self.future = future
         self.tables = tables if tables is not None else {}  # key -> table name (shared with the owner)
-        self.prio: dict = {}  # cached key -> (priority, sequence, future version) of its valid heap entry
         self.heap: list = []  # (-priority, -sequence, key); stale entries are skipped lazily
         self.seq = 0
-        self.meta: dict = {}  # cached key -> [last request, last gap]
+        # cached key -> [last request, last gap, priority, sequence, future version]: one record per key, the last
+        # three those of its valid heap entry (a hit updates the record in place)
+        self.meta: dict = {}
         self.history: OrderedDict = OrderedDict()  # evicted key -> (last request, last gap)
         self.history_max = max(16, int(capacity_bytes * history_fraction / self.ghost_overhead))
         self.table_gap: dict = {}  # table -> mean gap between re-requests of its keys
@@ -63,59 +64,74 @@ class KnownFutureEviction(CachePolicy):
                     t = now + self.table_gap[table]
         return t
 
-    def _push(self, key: Hashable, p: float) -> None:
+    def _push(self, key: Hashable, m: list, p: float) -> None:
+        """Queue ``key`` (its record ``m``) at priority ``p``."""
         self.seq = seq = self.seq + 1
-        self.prio[key] = (p, seq, self.future.version)
+        m[2], m[3], m[4] = p, seq, self.future.version
         heap = self.heap
         heapq.heappush(heap, (-p, -seq, key))
-        if len(heap) > 2 * len(self.prio) + 64:  # drop stale entries: the heap stays O(cached objects)
-            self.heap = [(-q, -s, k) for k, (q, s, _) in self.prio.items()]
-            heapq.heapify(self.heap)
+        if len(heap) > 2 * len(self.meta) + 64:
+            self._compact()
 
-    def refresh(self, keys: Iterable[Hashable]) -> None:
-        """Re-evaluate the priorities of ``keys`` that are cached."""
-        now = self.future.clock
-        for key in keys:
-            m = self.meta.get(key)
-            if m is not None:
-                self._push(key, self.priority(key, now, m[0], m[1]))
+    def _compact(self) -> None:
+        """Drop stale heap entries: the heap stays O(cached objects)."""
+        self.heap = [(-m[2], -m[3], k) for k, m in self.meta.items()]
+        heapq.heapify(self.heap)
+
+    def refresh(self) -> None:
+        """Re-evaluate the priorities of every cached key, and rebuild the heap from them (one heapify)."""
+        future = self.future
+        now, version, priority, seq = future.clock, future.version, self.priority, self.seq
+        for key, m in self.meta.items():
+            seq += 1
+            m[2], m[3], m[4] = priority(key, now, m[0], m[1]), seq, version
+        self.seq = seq
+        self._compact()
 
     # -- requests ----------------------------------------------------------------------------------------------
     def request(self, key, size) -> bool:
+        # the hot path: hits and the common misses are written out here (no helper calls), the rest in helpers
         future = self.future
         now = future.clock - 1  # the owner advanced the clock for this request
         if not now % SWEEP_EVERY:
-            self.refresh(list(self.meta))
+            self.refresh()
+        t = future.now_next
         m = self.meta.get(key)
         if m is not None:
             gap = now - m[0]
-            m[0], m[1] = now, gap
-            t = future.now_next
+            m[0] = now
+            m[1] = gap
             if t == INF:
                 self._learn_gap(key, gap)
                 t = self.priority(key, now, now, gap, t)
             self.seq = seq = self.seq + 1
-            self.prio[key] = (t, seq, future.version)
-            heapq.heappush(self.heap, (-t, -seq, key))
-            if len(self.heap) > 2 * len(self.prio) + 64:
-                self._push(key, t)  # compacts the heap
+            m[2], m[3], m[4] = t, seq, future.version
+            heap = self.heap
+            heapq.heappush(heap, (-t, -seq, key))
+            if len(heap) > 2 * len(self.meta) + 64:
+                self._compact()
             return True
-        past = self.history.pop(key, None)
-        last, gap = (-1, -1) if past is None else (now, now - past[0])
-        if past is not None:
+        past = self.history.pop(key, None) if self.history else None
+        if past is None:
+            last = gap = -1
+        else:
+            last, gap = now, now - past[0]
             self.used_bytes -= self.ghost_overhead
             self._learn_gap(key, gap)
-        if not self.fits(size):
+        charge = size + self.entry_overhead
+        if charge > self.capacity_bytes:  # never fits (``fits``, without a model)
             self._remember(key, now, gap)
             return False
-        p = self.priority(key, now, last, gap, future.now_next)
-        if not self._make_room(size + self.entry_overhead, p):
+        if t == INF:
+            t = self.priority(key, now, last, gap, t)
+        if self.used_bytes + charge > self.capacity_bytes and not self._make_room(charge, t):
             self._remember(key, now, gap)
             return False
         self.resident[key] = size
-        self.meta[key] = [now, gap]
-        self.used_bytes += size + self.entry_overhead
-        self._push(key, p)
+        self.seq = seq = self.seq + 1
+        self.meta[key] = [now, gap, t, seq, future.version]
+        self.used_bytes += charge
+        heapq.heappush(self.heap, (-t, -seq, key))
         return False
 
     def _learn_gap(self, key: Hashable, gap: int) -> None:
@@ -148,30 +164,28 @@ class KnownFutureEviction(CachePolicy):
     def _top(self) -> Optional[tuple]:
         """(priority, key) of the valid heap top; a top estimated under an older future version is re-evaluated
         (up to ``REVISIT`` per call) and re-queued when it is now needed sooner."""
-        heap, prio, version = self.heap, self.prio, self.future.version
+        heap, meta, version = self.heap, self.meta, self.future.version
         revisits = 0
         while heap:
             neg_p, neg_seq, key = heap[0]
-            current = prio.get(key)
-            if current is None or current[1] != -neg_seq:
+            m = meta.get(key)
+            if m is None or m[3] != -neg_seq:
                 heapq.heappop(heap)
                 continue
-            if current[2] != version and revisits < REVISIT:
-                m = self.meta[key]
+            if m[4] != version and revisits < REVISIT:
                 fresh = self.priority(key, self.future.clock, m[0], m[1])
                 revisits += 1
                 if fresh < -neg_p:  # needed sooner than when it was queued: queue it again
                     heapq.heappop(heap)
-                    self._push(key, fresh)
+                    self._push(key, m, fresh)
                     continue
-                prio[key] = (current[0], current[1], version)  # no sooner: still the furthest-needed
+                m[4] = version  # no sooner: still the furthest-needed
                 return fresh, key
             return -neg_p, key
         return None
 
     def _evict(self, key: Hashable) -> None:
         size = self.resident.pop(key)
-        del self.prio[key]
         m = self.meta.pop(key)
         self.used_bytes -= size + self.entry_overhead
         self._evicted.append(key)
@@ -207,14 +221,14 @@ class KnownFutureEviction(CachePolicy):
         now = self.future.clock
         for key, size in residents:
             self.resident[key] = size
-            self.meta[key] = [now, -1]
+            self.meta[key] = m = [now, -1, 0.0, 0, 0]
             self.used_bytes += size + self.entry_overhead
-            self._push(key, self.priority(key, now))
+            self._push(key, m, self.priority(key, now))
 
     def ordered(self) -> list:
         """Cached ``(key, size)`` pairs, the furthest-needed first."""
         now = self.future.clock
-        return sorted(self.resident.items(), key=lambda kv: -self.priority(kv[0], now, *self.meta[kv[0]]))
+        return sorted(self.resident.items(), key=lambda kv: -self.priority(kv[0], now, *self.meta[kv[0]][:2]))
 
     def metadata_bytes(self) -> int:
         return len(self.resident) * self.entry_overhead + len(self.history) * self.ghost_overhead

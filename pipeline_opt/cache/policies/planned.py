@@ -22,10 +22,15 @@ matches a pin or an exclusion by its full name (as tagged) or its last path comp
 
 Invariants: ``used_bytes`` = the pinned files + the live cache (objects + their metadata) + the shadow's metadata
 + the announced positions and table tags; it never exceeds ``capacity_bytes``: the live cache's capacity is what
-the rest leaves, re-checked after every request and announcement, and announced positions and tags together are
-capped at ``max_plan_fraction`` of the capacity (later positions of an announcement are dropped, and counted). A
-switch keeps the cached objects (nothing is evicted by it). Deterministic: sampling is a hash of the key (crc32),
-no randomness.
+the rest leaves (shrunk at once by what the shadow grows on a sampled miss, re-fitted at every announcement, tag,
+pin, switch and judgement; between those only consumed plan positions change the rest, and they lower it), and
+announced positions and tags together are capped at ``max_plan_fraction`` of the capacity (later positions of an
+announcement are dropped, and counted). A switch keeps the cached objects (nothing is evicted by it).
+Deterministic: sampling is a hash of the key (crc32), no randomness.
+
+Cost: the plan index is built once per announcement (``KnownFuture``); a request does a few dictionary look-ups to
+match it, one heap push (hit or admission) in the plan engine, and, for the sampled eighth of the keys, one request
+to the shadow.
 """
 from __future__ import annotations
 
@@ -45,7 +50,7 @@ class Planned(CachePolicy):
     entry_overhead = KnownFutureEviction.entry_overhead
 
     def __init__(self, capacity_bytes: int, pins: Iterable[str] = (), exclusions: Iterable[str] = (),
-                 margin: float = 0.02, return_margin: float = 0.05, shadow_ratio: int = 4, judge_every: int = 32,
+                 margin: float = 0.02, return_margin: float = 0.05, shadow_ratio: int = 8, judge_every: int = 32,
                  dwell: int = 256, decay_every: int = 2048, max_plan_fraction: float = 0.1, **kw):
         super().__init__(capacity_bytes, **kw)
         self.pins, self.exclusions = tuple(pins), tuple(exclusions)
@@ -66,6 +71,8 @@ class Planned(CachePolicy):
         self.idle = False  # in fallback because every plan was used up (a new plan switches back at once)
         self.dropped_positions = 0
         self.resident = self.live.resident
+        self.shadow_charged = 0  # the shadow's metadata, as last charged against the live cache
+        self._listed_tables = bool(self.pins or self.exclusions)
         if self.pins or self.exclusions:
             self._start_planning()
 
@@ -75,8 +82,7 @@ class Planned(CachePolicy):
         """``source`` will request ``keys`` in this order; returns how many positions were kept (the rest did not
         fit the plan memory cap)."""
         future = self._start_planning()
-        previous = list(future.announced_keys(source))
-        room = self.max_plan_bytes - self._plan_bytes() + len(previous) * POSITION_BYTES
+        room = self.max_plan_bytes - self._plan_bytes() + future.pending_of(source) * POSITION_BYTES
         if source not in future.sources:
             room -= SOURCE_BYTES
         keep = max(0, min(len(keys), room // POSITION_BYTES))
@@ -95,11 +101,13 @@ class Planned(CachePolicy):
     def tag(self, keys: Iterable[Hashable], table: str) -> None:
         """``keys`` belong to ``table`` (for admission by table, pins and exclusions)."""
         tables = self.tables
+        room = (self.max_plan_bytes - self._plan_bytes()) // TAG_BYTES
         for key in keys:
             if key not in tables:
-                if self._plan_bytes() + TAG_BYTES > self.max_plan_bytes:
+                if room <= 0:
                     break
                 tables[key] = table
+                room -= 1
         self._fit()
 
     # -- requests --------------------------------------------------------------------------------------------
@@ -108,17 +116,14 @@ class Planned(CachePolicy):
         if future is None:
             return self.live.request(key, size)
         future.on_request(key)
-        if self._listing is not None and (self.pins or self.exclusions):
+        if self._listed_tables:
             listed = self._listed(self.tables.get(key))
             if listed:
                 return self._listed_request(key, size, listed)
         hit = self.live.request(key, size)
-        # only the shadow's growth (or an announcement, or a tag) can raise the reserve; consumed plan positions
-        # lower it, so the live cache's capacity needs re-fitting only after a sampled request
         h = ((key * 2654435761) & 0xFFFFFFFF) >> 7 if type(key) is int else zlib.crc32(str(key).encode())
         if not h % self.shadow_ratio:
             self._duel(key, size, hit)
-            self._fit()
         return hit
 
     def _duel(self, key, size: int, live_hit: bool) -> None:
@@ -126,7 +131,17 @@ class Planned(CachePolicy):
         assert shadow is not None  # set whenever a future is
         if not shadow.request(key, size):
             self.shadow_missed += size
-        shadow._evicted.clear()
+            shadow._evicted.clear()
+            # between fits only the shadow's growth on a miss can raise the reserve (an announcement, a tag or a
+            # pin re-fits; consumed plan positions lower it): charge that growth to the live cache at once
+            grown = _metadata(shadow) - self.shadow_charged
+            if grown > 0:
+                self.shadow_charged += grown
+                live = self.live
+                room = live.capacity_bytes - grown
+                live.capacity_bytes = max(1, room)
+                if room < 1 or live.used_bytes > room:
+                    self._fit()
         if not live_hit:
             self.live_missed += size
         self.sampled += 1
@@ -136,6 +151,7 @@ class Planned(CachePolicy):
             self.shadow_missed *= 0.5
         if not self.sampled % self.judge_every:
             self._judge()
+            self._fit()  # gives the live cache back what consumed plan positions and a smaller shadow freed
 
     def _judge(self) -> None:
         """Switch when the shadow wins by the margin, or leave the plan engine when every plan is used up."""
@@ -249,11 +265,7 @@ class Planned(CachePolicy):
         out = len(self.tables) * TAG_BYTES + self.pinned_bytes
         if future is not None:
             out += future.positions * POSITION_BYTES + len(future.sources) * SOURCE_BYTES
-        if isinstance(shadow, KnownFutureEviction):
-            out += shadow.metadata_bytes()
-        elif isinstance(shadow, S3FIFO):
-            out += len(shadow.resident) * shadow.entry_overhead + len(shadow.ghost) * shadow.ghost_overhead
-        return out
+        return out + (0 if shadow is None else _metadata(shadow))
 
     def _fit(self) -> None:
         """Restore ``used_bytes <= capacity_bytes``: shrink the live cache to what the rest leaves; if the rest alone
@@ -270,6 +282,9 @@ class Planned(CachePolicy):
             key = next(iter(self.pinned))
             self.pinned_bytes -= self.pinned.pop(key) + self.entry_overhead
             live._evicted.append(key)
+        # what the live capacity leaves for the shadow (exact unless the capacity sits at its floor of 1, where
+        # any growth of the shadow re-fits)
+        self.shadow_charged = 0 if self.shadow is None else _metadata(self.shadow)
 
     def summary(self) -> dict:
         """Mode, switches and plan accuracy (for reports)."""
@@ -283,6 +298,14 @@ def _sampled(key: Hashable, ratio: int) -> bool:
     """A stable pseudo-random share ``1/ratio`` of the keys, the same in every process (spatial sampling)."""
     h = ((key * 2654435761) & 0xFFFFFFFF) >> 7 if type(key) is int else zlib.crc32(str(key).encode())
     return not h % ratio
+
+
+def _metadata(shadow: CachePolicy) -> int:
+    """The bytes a shadow holds: metadata only (it caches no object's bytes)."""
+    if isinstance(shadow, KnownFutureEviction):
+        return shadow.metadata_bytes()
+    assert isinstance(shadow, S3FIFO)
+    return len(shadow.resident) * shadow.entry_overhead + len(shadow.ghost) * shadow.ghost_overhead
 
 
 def _shrink(engine: CachePolicy, capacity: int) -> None:
