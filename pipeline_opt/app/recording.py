@@ -8,7 +8,8 @@ exist; an object-store URI always counts), so a checkout without a lakehouse rec
 Invariants: a job's own parameters are checked before anything here runs; a parameter given explicitly always wins
 over the store; a metrics location that is not a metrics table is refused (one ``PipelineOptError``) before the job
 starts; after that, nothing here fails the job — a failing metrics table, store or probe costs its points and is
-reported once, as one progress line; every point carries table, job, run id, setting versions and arm.
+reported once, as one progress line; every point carries table, job, run id, setting versions and arm (in a run
+over several tables, its table's own arm: ``arms.for_table``).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 
+from pipeline_opt.app.arms import attach, name_of, unit_of
 from pipeline_opt.config import load
 from pipeline_opt.errors import ConfigError, PipelineOptError
 from pipeline_opt.monitor import controlled
@@ -37,8 +39,10 @@ PROBED_JOBS = ("compact", "partitioning")  # jobs judged by the read latency of 
 CLOCK: Callable[[], float] = time.time  # the time of every point and decision (a test sets a simulated clock)
 
 
-def monitor_config() -> Optional[MonitorConfig]:
-    """The monitor settings in force, or None when monitoring is off."""
+def monitor_config(base_dir: Optional[str] = None) -> Optional[MonitorConfig]:
+    """The monitor settings in force, or None when monitoring is off. With ``base_dir`` (a job's ``--base-dir``,
+    against which its relative table paths resolve) relative metrics and settings locations resolve against it too:
+    they live beside the tables (the bundle's jobs run elsewhere than the folder their config names)."""
     named = os.environ.get(ENV, "").strip()
     if named.lower() == "off":
         return None
@@ -48,6 +52,9 @@ def monitor_config() -> Optional[MonitorConfig]:
             raise ConfigError(f"{ENV}={named}: no such monitor config")
         return None
     config = load(path, MonitorConfig)
+    if base_dir:
+        config.metrics_table, config.config_store = (_beside(str(base_dir), config.metrics_table),
+                                                     _beside(str(base_dir), config.config_store))
     if not config.record or not _in_lakehouse(config.metrics_table):
         return None
     return config
@@ -77,6 +84,12 @@ def monitoring(conf: str | Path, clock: Optional[Callable[[], float]] = None) ->
             os.environ[ENV] = before
 
 
+def _beside(base: str, location: str) -> str:
+    if "://" in location or os.path.isabs(location):
+        return location
+    return f"{base.rstrip('/')}/{location}"
+
+
 def _in_lakehouse(location: str) -> bool:
     return "://" in location or Path(location).absolute().parent.is_dir()
 
@@ -85,57 +98,100 @@ def recorded(job: str, module: str) -> bool:
     return module.rsplit(".", 1)[-1] in RECORDED_PARTS
 
 
+def location_options(location: str) -> Optional[dict]:
+    """The object store's options for a metrics table or settings store on S3 (None for a local one)."""
+    if "://" not in location:
+        return None
+    from pipeline_opt.app.selection import storage_options
+
+    return storage_options(location)
+
+
 @dataclass
 class Recording:
     """One job run's monitoring."""
 
     job: str
     config: MonitorConfig
-    unit: str  # what the A/B split hashes: the table's name, else the run
+    unit: str  # what the A/B split hashes: the table's name, else the log or config the job runs on, else the run
+    table: str  # the table the run acts on, where it names one
     recorder: Recorder
     settings: Settings
     resolved: list[Resolved] = field(default_factory=list)
     given: list[str] = field(default_factory=list)  # settings the caller gave explicitly for this run
     dry_run: bool = False  # a plan only: recorded, but never evidence for or against a candidate
     problems: list[str] = field(default_factory=list)
+    # a run over several tables: table name → (what it resolved, its arguments), filled as the job asks
+    per_table: dict[str, tuple[list[Resolved], Any]] = field(default_factory=dict)
 
     @classmethod
     def open(cls, job: str, given: Mapping[str, Any], config: MonitorConfig) -> "Recording":
         from pipeline_opt.monitor.rollouts import Settings
         from pipeline_opt.monitor.store import DeltaSink, check_metrics_location
 
-        table = check_metrics_location(config.metrics_table)  # someone else's is refused before the job runs
-        recorder = Recorder(job=job, sinks=[DeltaSink(config.metrics_table, table=table)], clock=CLOCK,
+        options = location_options(config.metrics_table)
+        # someone else's table is refused before the job runs
+        table = check_metrics_location(config.metrics_table, options)
+        recorder = Recorder(job=job, sinks=[DeltaSink(config.metrics_table, options, table=table)], clock=CLOCK,
                             flush_every=10**6)
-        path = given.get("path")
-        unit = str(path).rstrip("/").rsplit("/", 1)[-1] if path else f"run-{recorder.run_id}"
-        return cls(job, config, unit, recorder, Settings(config.config_store, config, CLOCK),
-                   dry_run=str(given.get("dry_run", "")).lower() in ("true", "1", "yes"))
+        acts_on = given.get("path") or (given["table"] if isinstance(given.get("table"), str) else "")
+        settings = Settings(config.config_store, config, CLOCK, storage_options=location_options(config.config_store))
+        return cls(job, config, unit_of(given) or f"run-{recorder.run_id}", name_of(str(acts_on)) if acts_on else "",
+                   recorder, settings, dry_run=str(given.get("dry_run", "")).lower() in ("true", "1", "yes"))
 
     def fill(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters the store sets for this run (those under rollout control that were not given)."""
-        filled = {}
+        self.resolved, self.given, filled = self._resolve(given, self.unit)
+        return filled
+
+    def _resolve(self, given: Mapping[str, Any], unit: str) -> tuple[list[Resolved], list[str], dict[str, Any]]:
+        resolved, explicit, filled = [], [], {}
         for spec in controlled.for_job(self.job):
             param = spec.params[self.job]
             if given.get(param) not in (None, "", []):
-                self.given.append(spec.key)
+                explicit.append(spec.key)
                 continue
             try:
-                resolved = self.settings.resolve(spec.key, self.unit)
+                r = self.settings.resolve(spec.key, unit)
             except Exception as e:  # an unreadable store costs the setting, never the run: the job's default holds
                 self._problem(f"setting {spec.key}", e)
                 continue
-            self.resolved.append(resolved)
-            if resolved.value is not None:
-                filled[param] = resolved.value
-        return filled
+            resolved.append(r)
+            if r.value is not None:
+                filled[param] = r.value
+        return resolved, explicit, filled
 
-    def labels(self) -> dict[str, str]:
-        out = {"arm": "candidate" if any(r.arm == "candidate" for r in self.resolved) else
-               ("baseline" if any(r.arm for r in self.resolved) else ""),
+    def attach(self, args: Any, given: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], Any]) -> Any:
+        """``args`` that answer ``for_table``: each other table resolves its own arm and is parsed with its values."""
+        def table_args(name: str) -> Any:
+            if name == self.unit or not self.resolved:
+                return args
+            if name not in self.per_table:
+                resolved, _, filled = self._resolve(given, name)
+                try:
+                    own = parse({**given, **filled})
+                except Exception as e:  # a stored value this job refuses: that table runs on the run's arguments
+                    self._problem(f"settings of table {name}", e)
+                    resolved, own = [], args
+                self.per_table[name] = (resolved, own)
+            return self.per_table[name][1]
+
+        return attach(args, table_args)
+
+    def labels(self, table: str = "") -> dict[str, str]:
+        """A table's labels (its own arm in a run over several tables), else the run's; in a run whose tables each
+        took their own arm, the run's own points (wall time, memory) belong to no arm."""
+        if table in self.per_table:
+            resolved = self.per_table[table][0]
+        elif self.per_table:
+            resolved = []
+        else:
+            resolved = self.resolved
+        out = {"arm": "candidate" if any(r.arm == "candidate" for r in resolved) else
+               ("baseline" if any(r.arm for r in resolved) else ""),
                "version": ",".join(sorted([f"{r.key}@v{r.version}" if r.version is not None else f"{r.key}@default"
-                                           for r in self.resolved] + [f"{key}@given" for key in self.given]))}
-        for r in self.resolved:
+                                           for r in resolved] + [f"{key}@given" for key in self.given]))}
+        for r in resolved:
             if r.rollout:
                 out.update({f"rollout.{r.key}": r.rollout, "stage": f"{r.percent:g}"})
         if self.dry_run:
@@ -166,7 +222,7 @@ class Recording:
         # which the memory trigger watches against the baseline
         self.recorder.gauge("host.rss_bytes", host_rss_bytes(), "bytes", **base)
         for rec in rows:
-            labels = {**base, "table": _name(rec.table)}
+            labels = {**self.labels(name_of(rec.table)), "table": name_of(rec.table)}
             for key, value in rec.facts.items():
                 self.recorder.gauge(f"fact.{key}", value, "", **labels)
                 name = canonical(key)
@@ -184,14 +240,15 @@ class Recording:
             self.recorder.oom(error=type(error).__name__, **labels)
 
     def _probe(self, spark, result: Any) -> None:
-        from pipeline_opt.app.probe import probe_tables
+        from pipeline_opt.app.probe import probe_tables, touched_partitions
 
-        for rec, query, seconds in probe_tables(spark, _committed(records(result)), self.config.probe_queries):
-            self.recorder.record("latency.query", seconds, "timer", "s", table=_name(rec.table), probe=query,
-                                 **self.labels())
+        for rec, query, seconds in probe_tables(spark, _committed(records(result)), self.config.probe_queries,
+                                                touched_partitions(result)):
+            self.recorder.record("latency.query", seconds, "timer", "s", probe=query,
+                                 **{**self.labels(name_of(rec.table)), "table": name_of(rec.table)})
 
     def _table(self) -> str:
-        return "" if self.unit.startswith("run-") else self.unit
+        return self.table
 
     # ------------------------------------------------------------------ after the run
     def _finish(self, ctx) -> None:
@@ -209,12 +266,13 @@ class Recording:
         self.problems.clear()
 
     def _step_rollouts(self) -> None:
-        running = [r for r in self.resolved if r.rollout]
+        every = self.resolved + [r for resolved, _ in self.per_table.values() for r in resolved]
+        running = list({r.key: r for r in every if r.rollout}.values())
         if not running:
             return
         from pipeline_opt.monitor.store import read_metrics
 
-        points = read_metrics(self.config.metrics_table)
+        points = read_metrics(self.config.metrics_table, location_options(self.config.metrics_table))
         for r in running:
             step = self.settings.step(r.key, points)
             if step is not None and step.action in ("advance", "promote", "rollback"):
@@ -239,15 +297,13 @@ def _committed(rows: list[Record]) -> list[Record]:
             (r.facts.get("files_added", 0) > 0 or r.facts.get("applied", 0) > 0)]
 
 
-def _name(table: str) -> str:
-    return table.rstrip("/").rsplit("/", 1)[-1] if "/" in table else table
 
 
 def run_recorded(job: str, module: str, given: Mapping[str, Any], ctx,
                  parse: Callable[[Mapping[str, Any]], Any], work: Callable[[Any], Any]) -> Any:
     """``work(parse(given))``, monitored when monitoring is on; the store fills the settings not given."""
     args = parse(given)  # the caller's input is checked before anything is read or written
-    config = monitor_config() if recorded(job, module) else None
+    config = monitor_config(given.get("base_dir") or None) if recorded(job, module) else None
     if config is None:
         return work(args)
     try:
@@ -265,4 +321,5 @@ def run_recorded(job: str, module: str, given: Mapping[str, Any], ctx,
         except Exception as e:  # a stored value this job version refuses: run on the job's own defaults
             recording.resolved.clear()
             recording._problem("settings", e)
+    args = recording.attach(args, given, parse)
     return recording.run(lambda: work(args), ctx)

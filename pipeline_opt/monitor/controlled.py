@@ -66,7 +66,8 @@ def _workers(text: Any) -> str:
 
 
 # judging metrics where more is better; for the others (latency, memory, files written) less is
-HIGHER_IS_BETTER = frozenset({"cache.hit_rate", "fact.kept_bytes", "throughput.rows_per_s", "fact.share_inside_after"})
+HIGHER_IS_BETTER = frozenset({"cache.hit_rate", "cache.byte_hit_rate", "fact.kept_bytes", "throughput.rows_per_s",
+                              "throughput.tokens_per_s", "fact.share_inside_after"})
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,11 @@ SETTINGS = {s.key: s for s in (
                ("cache.hit_rate", "fact.kept_bytes")),
     Controlled("cache.budget", "cache budget of cache plan", {"cache plan": "budget"}, _size,
                ("cache.hit_rate", "fact.kept_bytes")),
-    Controlled("training.plan", "memory plan (precision+checkpointing+optimizer…)", {"memory-plan": "plan"},
-               _training_plan, ("memory.gpu_peak_bytes", "fact.chosen.peak_bytes")),
-    Controlled("training.budget_gib", "device memory budget per rank", {"memory-plan": "budget_gib"}, _budget_gib,
+    Controlled("training.plan", "memory plan (precision+checkpointing+optimizer…)",
+               {"memory-plan": "plan", "train": "plan"}, _training_plan,
+               ("memory.gpu_peak_bytes", "fact.chosen.peak_bytes")),
+    Controlled("training.budget_gib", "device memory budget per rank",
+               {"memory-plan": "budget_gib", "train": "budget_gib"}, _budget_gib,
                ("memory.gpu_peak_bytes", "fact.chosen.peak_bytes")),
     Controlled("loader.workers", "loader worker processes", {"stream": "workers"}, _workers,
                ("throughput.rows_per_s",)),

@@ -6,7 +6,6 @@ Invariant: reads only; like every section builder it says what is missing instea
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -44,11 +43,10 @@ def rollouts(points: list[MetricPoint], store_root: str) -> Section:
     from pipeline_opt.monitor.rollouts import Settings
 
     sec = Section("Rollouts and rollbacks")
-    root = Path(store_root) if store_root else None
-    if root is None or not root.is_dir():
+    settings = Settings(store_root) if store_root else None
+    if settings is None or not settings.store.names():
         sec.notes.append("no settings store given or found (config_store of conf/monitor.yml)")
         return sec
-    settings = Settings(root)
     for key in sorted(SETTINGS):
         state = settings.rollout(key)
         if state is None:

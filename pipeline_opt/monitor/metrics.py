@@ -22,6 +22,7 @@ METRICS = {
     "throughput.rows_per_s": "rows/s", "throughput.tokens_per_s": "tokens/s",
     "cache.hit_rate": "ratio", "cache.byte_hit_rate": "ratio",
     "memory.host_rss_bytes": "bytes", "memory.gpu_allocated_bytes": "bytes", "memory.gpu_peak_bytes": "bytes",
+    "memory.gpu_reserved_bytes": "bytes",
     "event.oom": "count",
 }
 

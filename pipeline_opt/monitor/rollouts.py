@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.monitor.ab import Rollout, arm, compare
@@ -24,7 +24,7 @@ from pipeline_opt.monitor.controlled import check_value, setting
 from pipeline_opt.monitor.metrics import MetricPoint
 from pipeline_opt.monitor.rollback import Baseline, Watch
 from pipeline_opt.monitor.settings import MonitorConfig
-from pipeline_opt.monitor.versions import ConfigStore, _write_atomic
+from pipeline_opt.monitor.versions import ConfigStore
 
 
 class RolloutStateError(PipelineOptError):
@@ -74,8 +74,10 @@ class Resolved:
 class Settings:
     """The versioned settings and their rollouts under ``root`` (``config_store`` of ``conf/monitor.yml``)."""
 
-    def __init__(self, root, config: Optional[MonitorConfig] = None, clock: Callable[[], float] = time.time):
-        self.store, self.config, self.clock = ConfigStore(root, clock), config or MonitorConfig(), clock
+    def __init__(self, root, config: Optional[MonitorConfig] = None, clock: Callable[[], float] = time.time,
+                 storage_options: Optional[Mapping[str, str]] = None):
+        self.store = ConfigStore(root, clock, storage_options)
+        self.config, self.clock = config or MonitorConfig(), clock
 
     # ------------------------------------------------------------------ values
     def value(self, key: str, version: Optional[int] = None) -> Optional[str]:
@@ -104,10 +106,10 @@ class Settings:
 
     # ------------------------------------------------------------------ rollouts
     def rollout(self, key: str) -> Optional[RolloutState]:
-        path = self.store.root / setting(key).key / "rollout.json"
-        if not path.is_file():
+        text = self.store.read(setting(key).key, "rollout.json")
+        if text is None:
             return None
-        data = json.loads(path.read_text())
+        data = json.loads(text)
         data["steps"] = [Step(**s) for s in data.get("steps", [])]
         return RolloutState(**data)
 
@@ -259,7 +261,7 @@ class Settings:
         return state
 
     def _save(self, state: RolloutState) -> None:
-        _write_atomic(self.store.root / state.key / "rollout.json", json.dumps(asdict(state), indent=1))
+        self.store.write(state.key, "rollout.json", json.dumps(asdict(state), indent=1))
 
 
 def _under(state: RolloutState, points: list[MetricPoint]) -> list[MetricPoint]:

@@ -200,12 +200,11 @@ def changes(points: list[MetricPoint], configs_root: str) -> Section:
         if p.name == "event.rollback":
             sec.rows.append((f"rollback of {p.labels.get('config', '?')}" + (" (drill)" if p.labels.get("drill")
                              else ""), p.labels.get("reason", "")))
-    root = Path(configs_root) if configs_root else None
-    if root is not None and root.is_dir():
-        store = ConfigStore(root)
-        for folder in sorted(d for d in root.iterdir() if (d / "log.jsonl").is_file()):
-            for a in store.log(folder.name):
+    if configs_root:
+        store = ConfigStore(configs_root)
+        for name in store.names():
+            for a in store.log(name):
                 sec.rows.append((f"{a.name}: {a.action} → v{a.version}", a.reason or "-"))
     if not sec.rows:
-        sec.notes.append("no rollbacks recorded" + ("" if root else "; no config store given (--configs)"))
+        sec.notes.append("no rollbacks recorded" + ("" if configs_root else "; no config store given (--configs)"))
     return sec

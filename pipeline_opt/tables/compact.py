@@ -73,6 +73,8 @@ class CompactionResult:
     share_inside_before: float = 0.0
     share_inside_after: float = 0.0
     duration_s: float = 0.0
+    files_before: int = 0  # live files of the table before and after the run
+    files_after: int = 0
 
     @property
     def files_removed(self) -> int:
@@ -91,6 +93,11 @@ class CompactionResult:
         return sum(len(b.partitions) for b in self.batches if b.version is not None)
 
     @property
+    def retries(self) -> int:
+        """Batches run again after a concurrent-modification conflict (each try after the first)."""
+        return sum(b.attempts - 1 for b in self.batches)
+
+    @property
     def verified(self) -> bool:
         return all(b.verification is None or b.verification.ok for b in self.batches)
 
@@ -102,7 +109,8 @@ class CompactionResult:
                 "rows_before": self.rows_before, "rows_after": self.rows_after,
                 "partitions_touched": self.partitions_touched, "commits": [b.version for b in self.batches
                                                                            if b.version is not None],
-                "verified": self.verified, "conflicts": self.conflicts,
+                "verified": self.verified, "conflicts": self.conflicts, "retries": self.retries,
+                "files_before": self.files_before, "files_after": self.files_after,
                 "share_inside_before": round(self.share_inside_before, 4),
                 "share_inside_after": round(self.share_inside_after, 4), "duration_s": round(self.duration_s, 2),
                 "verify_s": round(sum(b.verify_seconds for b in self.batches), 2)}
@@ -131,7 +139,8 @@ def compact_table(spark, path: TableLike, options: CompactOptions, dry_run: bool
     files = check_options(ref.location, options)
     plan = _plan(ref.location, options, files)
     result = CompactionResult(ref.label, dry_run, plan, rows_before=_live_rows(files),
-                              share_inside_before=_share_inside(files, options.window))
+                              share_inside_before=_share_inside(files, options.window),
+                              files_before=files.actions.num_rows)
     progress(f"planned: {len(plan.to_rewrite)} partitions, {format_size(plan.bytes_to_rewrite)} to rewrite")
     if not dry_run and plan.to_rewrite:
         if options.verify:
@@ -147,6 +156,7 @@ def compact_table(spark, path: TableLike, options: CompactOptions, dry_run: bool
                                                  progress))
     after = read_snapshot(ref.location) if not dry_run else files
     result.rows_after, result.share_inside_after = _live_rows(after), _share_inside(after, options.window)
+    result.files_after = after.actions.num_rows
     result.duration_s = time.monotonic() - start
     return result
 

@@ -22,6 +22,7 @@ import torch
 
 from pipeline_opt.training import TrainingError, checkpoint_io, checkpointing, fsdp, optimizers
 from pipeline_opt.training.memory import MemoryBreakdown, SavedActivations, measure_step, static_bytes
+from pipeline_opt.training.peaks import RunPeaks
 from pipeline_opt.training.plan import Plan
 from pipeline_opt.training.precision import get_precision
 
@@ -48,6 +49,12 @@ class TrainResult:
     memory: list[dict] = field(default_factory=list)
     checkpoint: Optional[str] = None
     micro_batch: Optional[int] = None
+    # the run's own facts (``peaks.RunPeaks``): what the metrics recorder judges a training plan by
+    peak_allocated_bytes: Optional[int] = None
+    peak_reserved_bytes: Optional[int] = None
+    memory_measure: str = ""
+    tokens_per_s: float = 0.0
+    oom_step_downs: int = 0
 
     @property
     def loss_start(self) -> Optional[float]:
@@ -221,7 +228,8 @@ class Trainer:
     def fit(self, batches: Iterable[dict], steps: int, checkpoint_dir: Optional[str | Path] = None,
             checkpoint_every: int = 0, loader=None) -> TrainResult:
         """Run until ``steps`` total steps (counting resumed ones) or the data ends; checkpoint as asked."""
-        first, losses = self.step_index, []
+        first, losses, peaks = self.step_index, [], RunPeaks(self.device)
+        step_downs_before = len(self.step_downs)
         start = time.perf_counter()
         batches = iter(batches)
         while self.step_index < steps:  # check before pulling: the loader's state must count trained batches only
@@ -229,13 +237,15 @@ class Trainer:
             if batch is None:
                 break
             losses.append(self.train_step(batch))
+            peaks.after_step(batch)
             if checkpoint_dir and checkpoint_every and self.step_index % checkpoint_every == 0:
                 self.save(checkpoint_dir, loader)
         elapsed = time.perf_counter() - start
         path = str(self.save(checkpoint_dir, loader)) if checkpoint_dir else None
         return TrainResult(self.plan.name, first, self.step_index, losses,
                            round(len(losses) / elapsed, 3) if elapsed > 0 else 0.0,
-                           list(self.step_downs), list(self.memory), path, self.micro_batch)
+                           list(self.step_downs), list(self.memory), path, self.micro_batch,
+                           **peaks.facts(self.memory, elapsed, len(self.step_downs) - step_downs_before))
 
     def save(self, directory: str | Path, loader=None) -> Path:
         """Write this rank's checkpoint atomically: a crash never leaves half a checkpoint."""

@@ -2,13 +2,16 @@
 versioned store, record what they did, and the rollout advances, promotes or rolls back on those records."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from pipeline_opt.app.jobs import run_job
 from pipeline_opt.monitor.ab import bucket
-from pipeline_opt.monitor.metrics import MetricPoint
 from pipeline_opt.monitor.rollouts import Settings
-from pipeline_opt.monitor.store import DeltaSink, read_metrics
+from pipeline_opt.monitor.store import read_metrics
+from tests.training.conftest import write_rows_table
 
 from .conftest import small_files_table
 
@@ -96,32 +99,90 @@ def test_a_smaller_target_is_rolled_back_and_the_next_night_uses_the_previous_on
         settings.start(KEY, "1MiB", "ops", "same again")
 
 
-def test_an_oom_in_training_reverts_the_plan(monitored, clock):
-    """The OOM point is fed here, as a training run on the candidate plan would record it (the wrapper records
-    ``event.oom`` when a run raises out-of-memory; ``train`` reads its plan from its YAML, not yet from the store,
-    so no real train run carries the rollout's label). The plan it reverts is real: memory-plan reads it from the
-    store on every run."""
+def _training_job(tmp_path, table, salt: str) -> Path:
+    """A nightly training YAML (fp32 in its own keys) whose name lands on the candidate at 10 %: the name is the
+    job's identity in the split when no table is given on the command line."""
+    name = next(f"nightly{i}.yml" for i in range(1000) if bucket(f"nightly{i}.yml", salt) < 10)
+    conf = tmp_path / name
+    # a budget below what fp32 without recomputation needs at micro-batch 256 (the budget guard trips and halves
+    # the micro-batch), above what bf16 with full recomputation needs
+    conf.write_text(yaml.safe_dump(dict(
+        table=str(table), features=["l_quantity", "l_discount", "l_tax", "l_linenumber"], label="l_extendedprice",
+        batch_size=256, micro_batch=256, steps=2, lr=3e-3, device="cpu", budget_gib=0.8 * 584216 / 2**30,
+        model=dict(kind="mlp", hidden=64, layers=2))))
+    return conf
+
+
+def test_an_oom_step_down_in_training_reverts_the_plan(monitored, clock, tmp_path):
+    """A real train run on the candidate plan runs out of memory, steps down and records ``event.oom`` itself; the
+    same run's rollout step finds it and reverts the plan; the next run trains with the previous plan."""
     lakehouse, write_conf = monitored
     settings = Settings(lakehouse / "_settings", clock=clock)
-    plan = {"model": "mlp", "layers": "2", "d_model": "64", "device": "cpu", "budget_gib": "1"}
-    settings.set("training.plan", "fp32+none+adamw", "ml", "the plan in use")
-    first = run_job("memory-plan", plan, progress=lambda m: None)
-    assert first.chosen.plan == "fp32+none+adamw"
+    table = write_rows_table(tmp_path / "lineitem", rows=1024, files=2)
+    conf = _training_job(tmp_path, table, "training.plan-v2")
+    settings.set("training.plan", "bf16+full+adamw", "ml", "the plan in use")
+    first = run_job("train", {"config": str(conf)}, progress=lambda m: None)
+    assert first["plan"] == "bf16+full+adamw" and first["oom_step_downs"] == 0
+    points = read_metrics(lakehouse / "_metrics")
+    by_name = {p.name: p for p in points}
+    assert by_name["memory.gpu_peak_bytes"].value == first["peak_allocated_bytes"] > 0
+    assert by_name["memory.gpu_reserved_bytes"].value == first["peak_reserved_bytes"] > 0
+    assert by_name["throughput.tokens_per_s"].value == first["tokens_per_s"] > 0
+    assert by_name["fact.oom_step_downs"].value == 0 and "event.oom" not in by_name
+    assert by_name["memory.gpu_peak_bytes"].labels["version"].startswith("training.budget_gib@default,"
+                                                                          "training.plan@v1")
     clock.advance(NIGHT)
-    state = settings.start("training.plan", "bf16+full+adamw", "ml", "less activation memory")
-    run_job("memory-plan", plan, progress=lambda m: None)
-    DeltaSink(lakehouse / "_metrics").write([MetricPoint(
-        clock(), "event.oom", "event", 1, "count", "train", "train-run-1",
-        {"arm": "candidate", "rollout.training.plan": state.id, "stage": "10", "table": ""})])
-    clock.advance(NIGHT)
-    run_job("memory-plan", plan, progress=lambda m: None)  # the next scheduled run finds the OOM
+
+    state = settings.start("training.plan", "fp32+none+adamw", "ml", "no recomputation: faster steps")
+    second = run_job("train", {"config": str(conf)}, progress=lambda m: None)
+    assert second["plan"] == "fp32+none+adamw" and second["oom_step_downs"] == 1  # it went on at micro-batch 128
+    ooms = [p for p in read_metrics(lakehouse / "_metrics") if p.name == "event.oom"]
+    assert len(ooms) == 1 and ooms[0].job == "train" and ooms[0].labels["arm"] == "candidate"
+    assert ooms[0].labels["rollout.training.plan"] == state.id
     state = settings.rollout("training.plan")
     assert state.status == "rolled_back" and "out-of-memory" in state.steps[-1].reason
     clock.advance(NIGHT)
-    for _ in range(3):  # every later run, on any arm, plans with the previous version
-        assert run_job("memory-plan", plan, progress=lambda m: None).chosen.plan == "fp32+none+adamw"
+    third = run_job("train", {"config": str(conf)}, progress=lambda m: None)
+    assert third["plan"] == "bf16+full+adamw" and third["oom_step_downs"] == 0  # back on the previous version
     rollbacks = [p for p in read_metrics(lakehouse / "_metrics") if p.name == "event.rollback"]
     assert len(rollbacks) == 1 and "out-of-memory" in rollbacks[0].labels["reason"]
+
+
+def _access_log(tmp_path, salt: str) -> Path:
+    """A lineage export: a hot 5 kB table read hourly, then a cold 8 kB one read twice; named so that the log (the
+    job's identity in the split) lands on the candidate at 10 %."""
+    name = next(f"lineage{i}.csv" for i in range(1000) if bucket(f"lineage{i}.csv", salt) < 10)
+    rows = ["event_time,source_table_full_name,source_path,target_table_full_name,size_bytes"]
+    rows += [f"2026-01-01T{h:02d}:00:00Z,main.sales.orders,,main.gold.daily,5000" for h in range(20)]
+    rows += [f"2026-01-01T{h}:30:00Z,main.sales.archive,,main.gold.daily,8000" for h in (20, 21)]
+    (tmp_path / name).write_text("\n".join(rows) + "\n")
+    return tmp_path / name
+
+
+def test_a_cache_policy_that_lowers_the_hit_rate_is_rolled_back_by_the_hit_rate_trigger(monitored, clock, tmp_path):
+    """Budget for one table: the active policy keeps the hot table (19 of 22 reads hit); LRU, the candidate, keeps
+    the one read last (1 of 22). The hit rate stays below 80 % of the baseline for more than 10 minutes of runs."""
+    lakehouse, write_conf = monitored
+    settings = Settings(lakehouse / "_settings", clock=clock)
+    log = _access_log(tmp_path, "cache.policy-v2")
+    plan = {"log": [str(log)], "budget": "9000"}
+    settings.set("cache.policy", "keep_resident", "ops", "keep the tables the loaders hold")
+    before = run_job("cache plan", plan, progress=lambda m: None)
+    assert (before.policy, before.hit_rate, before.kept_bytes) == ("keep_resident", 19 / 22, 5000)
+    clock.advance(NIGHT)
+    state = settings.start("cache.policy", "lru", "ops", "recency for ad-hoc reads")
+    for minutes in (0, 6, 12):  # plans every 6 minutes; the breach lasts 12 > 10 minutes at the third
+        if minutes:
+            clock.advance(6 * 60)
+        during = run_job("cache plan", plan, progress=lambda m: None)
+        assert during.policy == "lru" and during.hit_rate == 1 / 22 and settings.rollout(
+            "cache.policy").status == ("running" if minutes < 12 else "rolled_back")
+    state = settings.rollout("cache.policy")
+    assert "trigger cache.hit_rate" in state.steps[-1].reason and "below 80% of baseline" in state.steps[-1].reason
+    rates = sorted((p for p in read_metrics(lakehouse / "_metrics") if p.name == "cache.hit_rate"), key=lambda p: p.ts)
+    assert [(p.labels["arm"], round(p.value, 3)) for p in rates] == [("", 0.864)] + [("candidate", 0.045)] * 3
+    assert all(p.labels.get("rollout.cache.policy", state.id) == state.id for p in rates)
+    assert run_job("cache plan", plan, progress=lambda m: None).policy == "keep_resident"  # the previous version
 
 
 def test_a_compaction_times_the_tables_reads_after_its_commit(spark, monitored, tmp_path):
@@ -142,3 +203,27 @@ def test_a_compaction_times_the_tables_reads_after_its_commit(spark, monitored, 
                       spark=spark, progress=lambda m: None)
     assert nothing.files_added == 0  # nothing committed, so nothing to time
     assert len([p for p in read_metrics(lakehouse / "_metrics") if p.name == "latency.query"]) == 1
+
+
+def test_without_queries_the_probe_scans_only_the_partitions_the_compaction_rewrote(spark, monitored, tmp_path):
+    import numpy as np
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from pipeline_opt.app.probe import touched_partitions
+
+    lakehouse, _ = monitored
+    table = tmp_path / "parted"
+    for i in range(6):  # five small files in part=1, one in part=0: only part=1 is worth rewriting
+        part = np.full(500, 1 if i else 0, dtype=np.int32)
+        write_deltalake(str(table), pa.table({"part": part, "id": np.arange(i * 500, (i + 1) * 500)}),
+                        mode="append", partition_by=["part"])
+    result = run_job("compact", {"path": str(table), "min_file_size": "64KiB", "target_file_size": "1MiB",
+                                 "no_verify": "true"}, spark=spark, progress=lambda m: None)
+    assert result.files_before == 6 and result.files_after == 2 and result.retries == 0
+    assert touched_partitions(result) == {str(table): [{"part": "1"}]}
+    points = read_metrics(lakehouse / "_metrics")
+    probes = [p for p in points if p.name == "latency.query"]
+    assert [(p.labels["table"], p.labels["probe"]) for p in probes] == [("parted", "partitions")]
+    facts = {p.name: p.value for p in points}
+    assert (facts["fact.files_before"], facts["fact.files_after"], facts["fact.retries"]) == (6, 2, 0)

@@ -103,3 +103,32 @@ def test_a_failed_run_is_recorded_and_its_error_still_reaches_the_caller(monitor
     failed = [p for p in read_metrics(lakehouse / "_metrics") if p.name == "event.job_failed"]
     assert len(failed) == 1 and failed[0].labels["error"] == type(failure.value).__name__
     assert failed[0].labels["table"] == "broken" and failed[0].job == "health"
+
+
+def test_a_run_over_several_tables_puts_each_table_on_its_own_arm(monitored, tmp_path):
+    import yaml
+
+    from pipeline_opt.monitor.ab import bucket
+    from pipeline_opt.monitor.rollouts import Settings
+
+    lakehouse, _ = monitored
+    salt = "compaction.min_file_size-v2"  # the candidate's rollout id salts the split
+    names = [f"t{i}" for i in range(100)]
+    on = [n for n in names if bucket(n, salt) < 10][:2]
+    off = [n for n in names if bucket(n, salt) >= 10][:2]
+    for n in on + off:
+        small_files_table(tmp_path / n, files=2)
+    conf = tmp_path / "tables.yml"
+    conf.write_text(yaml.safe_dump({"tables": [{"name": n, "path": str(tmp_path / n)} for n in on + off]}))
+    settings = Settings(lakehouse / "_settings")
+    settings.set("compaction.min_file_size", "1KiB", "ops", "today's floor")
+    settings.start("compaction.min_file_size", "2KiB", "ops", "a higher floor")
+    results = run_job("health", {"config": str(conf)}, progress=lambda m: None)
+    assert {name: r.min_size for name, r in results} == {**{n: 2048 for n in on}, **{n: 1024 for n in off}}
+    points = read_metrics(lakehouse / "_metrics")
+    recorded = {p.labels["table"]: (p.labels["arm"], p.labels["version"].split(",")[1])
+                for p in points if p.name == "fact.min_size"}
+    assert recorded == {**{n: ("candidate", "compaction.min_file_size@v2") for n in on},
+                        **{n: ("baseline", "compaction.min_file_size@v1") for n in off}}
+    wall = next(p for p in points if p.name == "job.wall_s")
+    assert wall.labels["arm"] == "" and "rollout.compaction.min_file_size" not in wall.labels  # the run mixes arms

@@ -26,6 +26,10 @@ def test_job_streams_the_table_and_learns(rows_table):
     assert out["steps"] == 12 and out["plan"] == "bf16+none+adamw" and out["world_size"] == 1
     assert out["loss_end"] < out["loss_start"]
     assert out["memory"] and out["memory"][0]["peak"] > out["memory"][0]["params"]
+    # the run's facts as the recorder maps them: on CPU the profiler's peak, reserved = allocated (no pool)
+    assert out["peak_allocated_bytes"] == out["peak_reserved_bytes"] == max(m["peak"] for m in out["memory"])
+    assert out["oom_step_downs"] == 0 and 0 < out["tokens_per_s"]  # an mlp: one token per row
+    assert out["tokens_per_s"] == pytest.approx(out["steps_per_s"] * 256, rel=0.05)
 
 
 def test_job_with_budget_picks_a_plan_that_fits(rows_table):
@@ -86,6 +90,7 @@ def test_fixed_plan_with_budget_steps_down_on_the_guard(rows_table):
     assert planned["micro_batch"] < 256 and not planned["step_downs"]
     out = train(replace(cfg, budget_gib=0.8 * fp32 / 2**30, micro_batch=256))  # forced too large: the guard trips
     assert out["steps"] == 2 and out["step_downs"][0]["from_plan"] == "fp32+none+adamw"
+    assert out["oom_step_downs"] == len(out["step_downs"]) == 1 and planned["oom_step_downs"] == 0
     assert "micro-batch 256 → 128" in out["step_downs"][0]["changes"][0]  # the micro-batch goes first
     assert predict(cfg.shape(), Plan.parse(out["plan"]), "cpu", micro_batch=out["micro_batch"]).peak_bytes < fp32
 

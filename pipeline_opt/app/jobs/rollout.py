@@ -24,7 +24,8 @@ def _settings(args) -> Settings:
     if getattr(args, "key", None):
         setting(args.key)  # an unknown key names the known ones before any store is opened
     config = recording.monitor_settings(args.monitor_config)
-    return Settings(config.config_store, config, recording.CLOCK)
+    return Settings(config.config_store, config, recording.CLOCK,
+                    storage_options=recording.location_options(config.config_store))
 
 
 def _author(args) -> str:
@@ -65,7 +66,8 @@ def start(ctx: Context, args):
 @job("rollout status", "arms, sample sizes, effect with its bound, steps and the next one", KEY, MONITOR)
 def status(ctx: Context, args):
     settings = _settings(args)
-    return settings.summary(args.key, read_metrics(settings.config.metrics_table))
+    metrics = settings.config.metrics_table
+    return settings.summary(args.key, read_metrics(metrics, recording.location_options(metrics)))
 
 
 @job("rollout promote", "make the candidate the active version now", KEY, REASON, AUTHOR, MONITOR)

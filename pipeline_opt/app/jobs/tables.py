@@ -7,6 +7,7 @@ A table is a path or a catalog name (``db.t``, ``cat.db.t``): SQL addresses it b
 """
 from __future__ import annotations
 
+from pipeline_opt.app.arms import for_table
 from pipeline_opt.app.job import Context, Param, columns, count, job, size
 from pipeline_opt.app.selection import choose_tables, per_table, resolve, storage_options, writing
 from pipeline_opt.delta import TableRef
@@ -38,7 +39,8 @@ def health(ctx: Context, args):
         raise PipelineOptError("--version applies to one table path, not to --config")
     results = []
     for t, ref in chosen.items():
-        window = chosen.config.window(t).with_overrides(args.min_file_size, args.max_file_size)
+        own = for_table(args, t.name)  # under a rollout each table of a config is on its own arm
+        window = chosen.config.window(t).with_overrides(own.min_file_size, own.max_file_size)
         path = for_engine(ref.location, "delta-rs")
         result = table_health(ref.with_location(path), window, version=args.version,
                               storage_options=storage_options(path), check_files=args.check_files)
@@ -60,10 +62,7 @@ def health(ctx: Context, args):
 def compact(ctx: Context, args):
     chosen = choose_tables(args, lambda: ctx.spark)
     refs = {t.name: ref for t, ref in chosen.items()}
-    jobs = [(t, compact_options(chosen.config, t if chosen.from_config else None, min_file_size=args.min_file_size,
-                                max_file_size=args.max_file_size, target_file_size=args.target_file_size,
-                                partition_filter=args.partition_filter, zorder_by=args.zorder_by,
-                                verify=not args.no_verify)) for t in chosen.tables]
+    jobs = [(t, _options(chosen, t, for_table(args, t.name))) for t in chosen.tables]
     for t, options in jobs:
         check_options(refs[t.name], options)  # every table's options fit it before Spark starts
     worth = {t.name: "" for t, _ in jobs}
@@ -83,6 +82,13 @@ def compact(ctx: Context, args):
         with writing(spark, ref.location):
             results.append(compact_table(spark, _for_spark(ref), options, progress=ctx.progress))
     return per_table(chosen, results)
+
+
+def _options(chosen, t, own):
+    """One table's compaction options (``own``: its arguments; under a rollout each table is on its own arm)."""
+    return compact_options(chosen.config, t if chosen.from_config else None, min_file_size=own.min_file_size,
+                           max_file_size=own.max_file_size, target_file_size=own.target_file_size,
+                           partition_filter=own.partition_filter, zorder_by=own.zorder_by, verify=not own.no_verify)
 
 
 def _for_spark(ref: TableRef) -> TableRef:

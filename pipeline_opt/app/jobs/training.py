@@ -81,12 +81,22 @@ def _plan_target(args):
      Param("config", "training YAML (see conf/training.yml)", required=True),
      Param("table", "override the config's table (a path, or a catalog name resolved to its location)"),
      Param("steps", "override the config's steps", positive_int),
-     Param("checkpoint_dir", "override the config's checkpoint folder (resumes from it when it holds one)"))
+     Param("checkpoint_dir", "override the config's checkpoint folder (resumes from it when it holds one)"),
+     Param("plan", "override the config's plan with this fixed one (e.g. bf16+full+adamw)"),
+     Param("budget_gib", "override the config's memory budget per rank (GiB; arms the OOM step-down)",
+           positive_float))
 def train(ctx: Context, args):
     from pipeline_opt.app.training import train as run_train
 
     cfg = load(args.config, TrainingConfig)
-    overrides = {k: getattr(args, k) for k in ("steps", "checkpoint_dir") if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in ("steps", "checkpoint_dir", "budget_gib")
+                 if getattr(args, k) is not None}
+    if args.plan:  # a plan given (or rolled out as training.plan) is fixed: the planner does not second-guess it
+        from pipeline_opt.training.plan import Plan
+
+        plan = Plan.parse(args.plan)
+        overrides.update(plan="fixed", precision=plan.precision, checkpointing=plan.checkpointing,
+                         optimizer=plan.optimizer, compile=plan.compile, sharding=plan.shard)
     cfg = dataclasses.replace(cfg, **overrides)
     table = resolve(args.table, lambda: ctx.spark).location if args.table else None
     return run_train(cfg, table=table, spark=ctx.spark if cfg.num_processes > 1 else None)
