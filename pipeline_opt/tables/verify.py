@@ -53,6 +53,7 @@ from pipeline_opt.delta.fs import resolve
 from pipeline_opt.errors import PipelineOptError
 from pipeline_opt.sql import quote_ident, sql_literal
 from pipeline_opt.tables.checks import ColumnFingerprint, TableFingerprint, compare
+from pipeline_opt.tables.file_rows import file_rows
 from pipeline_opt.tables.undo import undo_rewrite
 
 _MOD = 2**61 - 1  # checksums are kept modulo a Mersenne prime so they fit a bigint and JSON exactly
@@ -111,12 +112,15 @@ def fingerprint(spark, path: TableLike, version: Optional[int] = None, where: Op
 
 
 def _rows(spark, ref: TableRef, version: int, where: Optional[str] = None, files: Optional[list[str]] = None):
-    """The rows of the table at ``version``; of the files named ``files`` only when given (Delta prunes the scan to
-    those files: a file-constant ``_metadata`` filter)."""
+    """The rows of the table at ``version``; of the files named ``files`` only when given: read from those files
+    alone (``file_rows``), else through a ``_metadata.file_path`` filter, which scans the whole version."""
     if files is None:
         df = read_version(spark, ref, version)
         return df.where(where) if where else df
     names = sorted({f.rsplit("/", 1)[-1] for f in files})
+    exact = file_rows(spark, ref, version, names) if names else None
+    if exact is not None:
+        return exact.where(where) if where else exact
     wanted = ", ".join(sql_literal(n) for n in names) or "NULL"
     sql = f"SELECT * FROM {ref.sql} VERSION AS OF {int(version)} WHERE {_FILE_NAME} IN ({wanted})"
     return spark.sql(sql + (f" AND ({where})" if where else ""))

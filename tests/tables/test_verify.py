@@ -110,6 +110,26 @@ def test_touched_verification_reads_only_the_rewritten_files(spark, tmp_path):
         and part.rows == 200
 
 
+def test_rows_of_named_files_are_read_from_those_files_alone_with_deletion_vectors(spark, tmp_path):
+    from pipeline_opt.delta import table_ref
+    from pipeline_opt.tables.file_rows import file_rows
+
+    path = _partitioned(spark, tmp_path / "t")
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = true)")
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE id % 10 = 4")  # deletion vectors on some files
+    version = current_version(spark, path)
+    name = "element_at(split(_metadata.file_path, '/'), -1)"
+    names = sorted(r[0] for r in spark.sql(f"SELECT DISTINCT {name} FROM delta.`{path}`").collect())[:2]
+    rows = file_rows(spark, table_ref(path), version, names)
+    assert rows is not None and [f.rsplit("/", 1)[-1] for f in rows.inputFiles()] == names  # no other file read
+    assert rows.columns == ["id", "g", "x", "s"]  # the table's order, partition column included
+    listed = ", ".join(f"'{n}'" for n in names)
+    sql = spark.sql(f"SELECT * FROM delta.`{path}` VERSION AS OF {version} WHERE {name} IN ({listed})")
+    assert sorted(map(tuple, rows.collect())) == sorted(map(tuple, sql.collect()))
+    assert rows.where("id % 10 = 4").count() == 0 and rows.count() > 0  # deleted rows stay deleted
+    assert file_rows(spark, table_ref(path), version, [*names, "part-not-in-this-version.parquet"]) is None
+
+
 @pytest.mark.parametrize("change, named", [
     (lambda df: df.where("id != 4"), None),                                 # a row dropped
     (lambda df: df.union(df.where("id = 4")), None),                        # a row duplicated
