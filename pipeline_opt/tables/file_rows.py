@@ -33,17 +33,35 @@ def _read(spark, jvm, location: str, version: int, names: list[str]) -> Optional
     from pyspark.sql import DataFrame
 
     log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, location)
-    snapshot = log.getSnapshotAt(version, *(getattr(log, f"getSnapshotAt$default${i}")() for i in (2, 3, 4)))
+    snapshot = _snapshot_at(log, version)
     if snapshot.version() != version:
         return None
-    functions, scala = jvm.org.apache.spark.sql.functions, jvm.scala.jdk.javaapi.CollectionConverters
-    wanted = jvm.java.util.ArrayList()
-    for name in names:
-        wanted.add(name)
+    functions = jvm.org.apache.spark.sql.functions
     file_name = functions.element_at(functions.split(functions.col("path"), "/"), -1)
-    adds = snapshot.allFiles().filter(file_name.isin(scala.asScala(wanted).toSeq())).collectAsList()
+    adds = snapshot.allFiles().filter(file_name.isin(_seq(jvm, names))).collectAsList()
     if adds.size() != len(set(names)):  # a name the version does not hold: let the SQL read say what it finds
         return None
-    frame = log.createDataFrame(snapshot, scala.asScala(adds).toList(), False,
-                                getattr(log, "createDataFrame$default$4")())
+    frame = log.createDataFrame(snapshot, _seq(jvm, adds), False, getattr(log, "createDataFrame$default$4")())
     return DataFrame(frame, spark)
+
+
+def _snapshot_at(log, version: int):
+    """``DeltaLog.getSnapshotAt`` with its default arguments: four on Delta 4 (Scala 2.13), two on Delta 3."""
+    defaults = [getattr(log, f"getSnapshotAt$default${i}") for i in (2, 3, 4)]
+    try:
+        return log.getSnapshotAt(version, *(d() for d in defaults))
+    except Exception:  # noqa: BLE001 - Py4J names no method of that arity: the Delta 3 form
+        return log.getSnapshotAt(version, defaults[0]())
+
+
+def _seq(jvm, items):
+    """A Scala immutable sequence of ``items`` (a Python list or a java.util.List), on Scala 2.13 or 2.12."""
+    if isinstance(items, list):
+        java = jvm.java.util.ArrayList()
+        for item in items:
+            java.add(item)
+        items = java
+    try:
+        return jvm.scala.jdk.javaapi.CollectionConverters.asScala(items).toList()
+    except Exception:  # noqa: BLE001 - Scala 2.12 has only the older converters
+        return jvm.scala.collection.JavaConverters.asScalaBufferConverter(items).asScala().toList()
