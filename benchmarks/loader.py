@@ -6,6 +6,7 @@ Writes benchmarks/results/loader.json. All throughput cases run in one process, 
 same snapshot files with a warm page cache, so their ratios hold on a noisy machine; each case reports its best
 round (max rows/s) and the median. The anchor script (``--anchor``, cases prefixed ``anchor:``) runs in the same
 job on a folder of links to the same snapshot files. Bigger tables are built under benchmarks/work/ (gitignored).
+The side-by-side run against the loader's peers (Ray Data, polars, torchdata, HF ``datasets``) is loader_peers.py.
 """
 from __future__ import annotations
 

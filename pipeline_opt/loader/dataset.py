@@ -4,13 +4,16 @@ Invariants: the snapshot is pinned when the dataset is built (``version`` or the
 during training does not change what an epoch reads; each epoch, every live row is yielded exactly once across all
 ranks × workers (plus ``padded_rows`` repeats when ``drop_last=False``); every rank yields ``len(dataset)`` batches;
 batch contents are a pure function of (snapshot, seed, epoch, rank, batch number), independent of worker count.
-Worker ``i`` of ``n`` reads a contiguous run of the rank's windows, so no two workers decode the same rows.
+Worker ``i`` of ``n`` reads a contiguous run of the rank's windows, so no two workers decode the same rows. Under a
+``DeltaLoader`` with workers, a worker gathers each window into shared memory and its batches leave packed
+(``shared.py``); the loader unpacks them, so callers see the same dicts either way.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 import numpy as np
+import pyarrow as pa
 
 from pipeline_opt.delta.snapshot import Snapshot, read_snapshot
 from pipeline_opt.loader.errors import LoaderError
@@ -18,9 +21,17 @@ from pipeline_opt.loader.plan import RankPlan, plan_rank
 from pipeline_opt.loader.prefetch import produce
 from pipeline_opt.loader.reader import FileReader
 from pipeline_opt.loader.rowfilter import RowFilter
+from pipeline_opt.loader.shared import SharedWindow
 from pipeline_opt.loader.shuffle import window_permutation
 from pipeline_opt.loader.source import FileSource
-from pipeline_opt.loader.tensors import batch_tensors, is_list_type, is_tensor_type, window_arrays
+from pipeline_opt.loader.tensors import (
+    batch_tensors,
+    is_binary_type,
+    is_list_type,
+    is_tensor_type,
+    tensor_dtype,
+    window_arrays,
+)
 from pipeline_opt.loader.window import WindowReader
 
 if TYPE_CHECKING:
@@ -33,6 +44,8 @@ else:
         get_worker_info = None
 
 POSITION_KEY = "__position__"  # (window, batch in window); added only when a DeltaLoader drives the dataset
+# Arrow's pool in a worker process: the workers are the parallelism; more decode threads per worker only contend
+WORKER_ARROW_THREADS = 1
 DEFAULT_WINDOW_ROWS = 65536
 PREFETCH_WINDOWS = 2  # windows decoded ahead per worker
 
@@ -52,9 +65,11 @@ class DeltaDataset(IterableDataset):
                  storage_options: Optional[Mapping[str, str]] = None, filesystem=None, file_cache=None,
                  fill_nulls: Optional[Mapping[str, object]] = None):
         _check_ints(batch_size=batch_size, world_size=world_size, seed=seed, rank=rank)
-        if batch_size < 1 or world_size < 1 or not 0 <= rank < world_size:
-            raise LoaderError(f"need batch_size ≥ 1, world_size ≥ 1 and 0 ≤ rank < world_size "
-                              f"(got batch_size={batch_size}, rank={rank}, world_size={world_size})")
+        if batch_size < 1:
+            raise LoaderError(f"batch_size must be an integer ≥ 1 (rows per batch), got {batch_size}")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise LoaderError(f"need world_size ≥ 1 and 0 ≤ rank < world_size (got rank={rank}, "
+                              f"world_size={world_size})")
         self.path = str(path)
         self.batch_size, self.shuffle, self.seed = batch_size, bool(shuffle), seed
         self.rank, self.world_size, self.drop_last = rank, world_size, bool(drop_last)
@@ -65,6 +80,7 @@ class DeltaDataset(IterableDataset):
         self.epoch = 0
         self._resume: Optional[dict] = None  # window -> first batch, set by DeltaLoader.load_state_dict
         self._tag_positions = False
+        self._pack = False  # set by a DeltaLoader with workers: batches leave a worker packed in shared memory
         self._pin(version)
 
     # -- snapshot ----------------------------------------------------------------------------------------------
@@ -114,16 +130,22 @@ class DeltaDataset(IterableDataset):
     def __iter__(self):
         info = get_worker_info() if get_worker_info is not None else None
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        if info is not None:
+            import pyarrow as pa
+
+            pa.set_cpu_count(WORKER_ARROW_THREADS)
         plan = self.plan()
         mine = _split_by_batches(self.work(plan), plan, workers)[worker]
         self._announce(plan, mine, worker, workers)
         reader = WindowReader(self.snapshot, self.columns, self.row_filter.expression, self.row_filter.columns,
                               self.source, big_file_rows=self.window_rows)
         windows = [plan.windows[w] for w, _ in mine]
+        pack = self._pack and info is not None
         # a producer thread decodes and shuffles the next windows while this generator cuts the current one into
         # batches (Arrow and NumPy release the GIL); the queue bounds memory at PREFETCH_WINDOWS + 1 windows
-        for (window, first), arrays in zip(mine, produce(self._prepared(reader, plan, windows), PREFETCH_WINDOWS)):
-            yield from self._batches(arrays, plan.windows[window], first)
+        prepared = self._prepared(reader, plan, windows, pack)
+        for (window, first), (arrays, shared) in zip(mine, produce(prepared, PREFETCH_WINDOWS)):
+            yield from self._batches(arrays, shared, plan.windows[window], first)
             self.source.flush_stats()
 
     def _announce(self, plan: RankPlan, mine: list, worker: int, workers: int) -> None:
@@ -143,20 +165,28 @@ class DeltaDataset(IterableDataset):
         cache.announce(f"{self.snapshot.uri}@{self.version}:seed{self.seed}:rank{self.rank}/{self.world_size}:"
                        f"worker{worker}/{workers}", [self.snapshot.file_uri(files[f]) for f in order])
 
-    def _prepared(self, reader: WindowReader, plan: RankPlan, windows: list):
-        """Column arrays of each window's live rows, shuffled when ``shuffle`` is on."""
+    def _prepared(self, reader: WindowReader, plan: RankPlan, windows: list, pack: bool):
+        """(column arrays, shared block or None) of each window's live rows, shuffled when ``shuffle`` is on."""
         for window, (table, rows) in zip(windows, reader.stream(windows)):
             perm = window_permutation(len(rows), self.seed, plan.epoch, self.rank, window.index, self.shuffle)
-            yield window_arrays(table, rows if perm is None else rows[perm], self.fill_nulls)
+            rows = rows if perm is None else rows[perm]
+            shared = None
+            if pack:
+                shared = SharedWindow({f.name: tensor_dtype(f.type) for f in table.schema
+                                       if not is_list_type(f.type)}, len(rows))
+            yield window_arrays(table, rows, self.fill_nulls, shared.out if shared else None), shared
 
-    def _batches(self, arrays: dict, window, first: int):
-        import torch
-
+    def _batches(self, arrays: dict, shared, window, first: int):
+        names = list(arrays)
+        lists = [n for n in names if shared is not None and isinstance(arrays[n], pa.Array)]
         for b in range(first, window.batches):
             lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, window.rows)
-            batch = batch_tensors(arrays, lo, hi)
-            if self._tag_positions:
-                batch[POSITION_KEY] = torch.tensor([window.index, b], dtype=torch.int64)
+            if shared is not None:
+                batch = shared.batch(names, lo, hi, {n: arrays[n].slice(lo, hi - lo).to_pylist() for n in lists})
+            else:
+                batch = batch_tensors(arrays, lo, hi)
+            if self._tag_positions:  # plain ints: a tensor would cost a shared-memory handle of its own
+                batch[POSITION_KEY] = (window.index, b)
             yield batch
 
 
@@ -184,9 +214,14 @@ def _resolve_columns(path: str, snapshot: Snapshot, columns: Optional[Sequence[s
     unknown = [c for c in columns if c not in names]
     if unknown:
         raise LoaderError(f"{path}: unknown column(s) {unknown}; the table has {names}")
-    bad = [c for c in columns if not (is_tensor_type(snapshot.schema.field(c).type)
-                                      or is_list_type(snapshot.schema.field(c).type))]
+    types = {c: snapshot.schema.field(c).type for c in columns}
+    raw = [c for c in columns if is_binary_type(types[c])]
+    if raw:
+        raise LoaderError(f"column(s) {raw} of {path} are binary ({[str(types[c]) for c in raw]}): the loader has "
+                          "no decoder that turns bytes into tensors; leave them out of columns")
+    bad = [c for c in columns if not (is_tensor_type(types[c]) or is_list_type(types[c]))]
     if bad:
-        raise LoaderError(f"column(s) {bad} have types a batch cannot hold "
-                          f"({[str(snapshot.schema.field(c).type) for c in bad]})")
+        raise LoaderError(f"column(s) {bad} of {path} have types a batch cannot hold "
+                          f"({[str(types[c]) for c in bad]}); a batch holds integer, floating, boolean, decimal, "
+                          "date, timestamp and duration columns as tensors and string columns as lists")
     return list(dict.fromkeys(columns))

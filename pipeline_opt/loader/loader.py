@@ -9,6 +9,7 @@ iterates, a reader lease beside the table (``lease=True``) keeps our VACUUM from
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import sys
 from typing import Optional
@@ -16,6 +17,7 @@ from typing import Optional
 from pipeline_opt.loader.dataset import POSITION_KEY, DeltaDataset
 from pipeline_opt.loader.errors import LoaderError
 from pipeline_opt.loader.lease import ReaderLease
+from pipeline_opt.loader.shared import unpack
 from pipeline_opt.loader.source import STAT_NAMES
 from pipeline_opt.loader.state import check_state, make_state, resume_progress
 
@@ -36,6 +38,7 @@ class DeltaLoader:
             raise LoaderError(f"num_workers must be an integer ≥ 0, got {num_workers!r}")
         if not isinstance(prefetch_batches, int) or prefetch_batches < 1:
             raise LoaderError(f"prefetch_batches must be an integer ≥ 1, got {prefetch_batches!r}")
+        _check_workers(dataset, num_workers)
         self.dataset, self.num_workers, self.pin_memory = dataset, num_workers, pin_memory
         self.prefetch_batches, self.timeout, self.lease = prefetch_batches, timeout, bool(lease)
         self.multiprocessing_context = multiprocessing_context or ("fork" if sys.platform == "linux" else "spawn")
@@ -53,28 +56,34 @@ class DeltaLoader:
         kwargs = {}
         if self.num_workers:
             kwargs = {"prefetch_factor": self.prefetch_batches, "multiprocessing_context": self.multiprocessing_context,
-                      "timeout": self.timeout}
+                      "timeout": self.timeout, "worker_init_fn": _ignore_interrupts}
         return DataLoader(self.dataset, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory,
                           **kwargs)
+
+    def _batches(self):
+        if not self.num_workers and not self.pin_memory:  # the same batches, without torch's per-batch wrapping
+            return iter(self.dataset)
+        return _started(self._torch_loader())
 
     def __iter__(self):
         ds = self.dataset
         ds.set_epoch(self._epoch)
         ds._resume = dict(self._progress) if self._progress else None
-        ds._tag_positions = True
+        ds._tag_positions, ds._pack = True, self.num_workers > 0
         self._stats = mp.get_context(self.multiprocessing_context).Array("q", len(STAT_NAMES))
         ds.source.shared = self._stats
         lease = ReaderLease(ds.path, ds.version, ds.source.storage_options) if self.lease else None
         try:
-            for batch in _worker_errors(self._torch_loader()):
+            for batch in _worker_errors(self._batches()):
                 window, index = (int(v) for v in batch.pop(POSITION_KEY))
+                batch = unpack(batch)
                 self._progress[window] = max(self._progress.get(window, 0), index + 1)
                 self._batches_done += 1
                 if lease is not None:
                     lease.renew()
                 yield batch
         finally:
-            ds._tag_positions, ds._resume, ds.source.shared = False, None, None
+            ds._tag_positions, ds._pack, ds._resume, ds.source.shared = False, False, None, None
             ds.source.flush_stats()
             if lease is not None:
                 lease.release()
@@ -105,6 +114,31 @@ class DeltaLoader:
         self._batches_done = int(state["batches_done"])
 
 
+def _check_workers(dataset: DeltaDataset, num_workers: int) -> None:
+    """Workers split a rank's windows, and a big file spans several windows: a worker beyond both the files with
+    rows and the windows has nothing to read."""
+    files = sum(1 for rows in dataset.live_rows if rows > 0)
+    windows = len(dataset.plan().windows)
+    most = max(files, windows, 1)
+    if num_workers > most:
+        raise LoaderError(f"num_workers={num_workers} is more than {dataset.path} at version {dataset.version} can "
+                          f"keep busy ({files} data file(s) with rows, {windows} window(s) of rows on this rank): "
+                          f"use num_workers ≤ {most}")
+
+
+def _started(loader):
+    """``iter(loader)``, which forks the workers, with the objects alive now frozen out of the garbage collector
+    while it forks: a forked worker's collections then never walk (and copy-on-write) the parent's whole heap.
+    The parent's collector is unfrozen at once, so it behaves as before."""
+    if not loader.num_workers:
+        return iter(loader)
+    gc.freeze()
+    try:
+        return iter(loader)
+    finally:
+        gc.unfreeze()
+
+
 def _worker_errors(batches):
     """Batches, with a worker's ``LoaderError`` re-raised as its own one line (torch wraps it in a traceback text)."""
     try:
@@ -115,3 +149,21 @@ def _worker_errors(batches):
             raise
         last = text.strip().splitlines()[-1]
         raise type(e)(last.split(": ", 1)[1] if ": " in last else last) from None
+
+
+def _ignore_interrupts(_worker_id: int) -> None:
+    """Ctrl-C reaches every process of the terminal's group: a worker leaves it to the loader's process, which stops
+    the workers when its iteration ends. A batch handed over at that moment breaks the connection that passes its
+    shared-memory handle; the worker's handle-serving thread would print that as a traceback, so a broken
+    connection ends quietly there (any other error still prints)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.excepthook = _quiet_broken_connections(sys.excepthook)
+
+
+def _quiet_broken_connections(previous):
+    def hook(kind, value, tb):
+        if not issubclass(kind, (ConnectionError, EOFError)):
+            previous(kind, value, tb)
+    return hook

@@ -1,12 +1,16 @@
 """Arrow columns → NumPy → torch without per-row Python work.
 
-Invariants: numeric columns become one contiguous NumPy array per window (decimals cast to float64 in Arrow, dates
-to int32 days, timestamps to int64 in their stored unit) and batches are zero-copy slices of it; strings and binary
-stay Arrow and come out as Python lists. A null in an integer or boolean column is an error unless ``fill_nulls``
-gives a value (floats and decimals turn nulls into NaN).
+Invariants: numeric columns become one contiguous NumPy array per window (decimals as float64, dates to int32 days,
+timestamps to int64 in their stored unit) and batches are zero-copy slices of it; strings stay Arrow and come out as
+Python lists (binary columns are refused where columns are chosen: the loader has no decoder for their bytes). A
+null in an integer or boolean column is an error unless ``fill_nulls`` gives a value (floats and decimals turn
+nulls into NaN). A null-free decimal of precision ≤ 18 becomes float64 in NumPy from its 64-bit unscaled integers
+divided by 10**scale: several times faster than Arrow's cast, and the correctly rounded double of each value when
+its unscaled integer is below 2**53 (Arrow's cast can be an ulp off).
 """
 from __future__ import annotations
 
+import sys
 from typing import Mapping, Optional
 
 import numpy as np
@@ -21,9 +25,12 @@ def is_tensor_type(t: pa.DataType) -> bool:
             or pa.types.is_date(t) or pa.types.is_timestamp(t) or pa.types.is_duration(t))
 
 
+def is_binary_type(t: pa.DataType) -> bool:
+    return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+
+
 def is_list_type(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) \
-        or pa.types.is_large_binary(t)
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
 def _numeric(arr: pa.Array) -> pa.Array:
@@ -40,7 +47,7 @@ def _numeric(arr: pa.Array) -> pa.Array:
 
 
 def column_array(name: str, arr, fill_nulls: Optional[Mapping[str, object]]):
-    """One column as a NumPy array (tensor types) or a pyarrow Array (strings, binary)."""
+    """One column as a NumPy array (tensor types) or a pyarrow Array (strings)."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
     if is_list_type(arr.type):
@@ -55,19 +62,64 @@ def column_array(name: str, arr, fill_nulls: Optional[Mapping[str, object]]):
     return arr.to_numpy(zero_copy_only=False)
 
 
-def window_arrays(table: pa.Table, rows: np.ndarray, fill_nulls) -> dict:
-    """Column name → array holding ``table``'s rows ``rows`` in that order (a fresh, writable copy)."""
-    out = {}
+def tensor_dtype(t: pa.DataType) -> np.dtype:
+    """The NumPy dtype a tensor column of Arrow type ``t`` becomes (what ``column_array`` returns)."""
+    if pa.types.is_decimal(t) or pa.types.is_floating(t) and t.bit_width == 64:
+        return np.dtype(np.float64)
+    if pa.types.is_date32(t):
+        return np.dtype(np.int32)
+    if pa.types.is_date64(t) or pa.types.is_timestamp(t) or pa.types.is_duration(t) \
+            or t in (pa.uint16(), pa.uint32(), pa.uint64()):
+        return np.dtype(np.int64)
+    return np.dtype(t.to_pandas_dtype())
+
+
+def window_arrays(table: pa.Table, rows: np.ndarray, fill_nulls, out=None) -> dict:
+    """Column name → array holding ``table``'s rows ``rows`` in that order (a fresh, writable copy).
+
+    ``out(name)``, when given, returns the array a tensor column is written into (shared memory for worker
+    processes), so the gather is the only copy.
+    """
+    arrays = {}
     for name in table.column_names:
         column = table.column(name)
+        dest = out(name) if out is not None and not is_list_type(column.type) else None
         if column.null_count:  # nulls of dropped rows (deleted, filtered) must not raise
-            column = column.take(pa.array(rows))
-            arr = column_array(name, column, fill_nulls)
-            out[name] = arr if isinstance(arr, pa.Array) or arr.flags.writeable else arr.copy()
+            arr = column_array(name, column.take(pa.array(rows)), fill_nulls)
+            arrays[name] = _into(dest, arr) if dest is not None else (
+                arr if isinstance(arr, pa.Array) or arr.flags.writeable else arr.copy())
             continue
-        arr = column_array(name, column, fill_nulls)
-        out[name] = arr.take(pa.array(rows)) if isinstance(arr, pa.Array) else arr.take(rows)  # ndarray.take: 2x []
-    return out
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        arr = _decimal_as_float(column)
+        if arr is None:
+            arr = column_array(name, column, fill_nulls)
+        if isinstance(arr, pa.Array):
+            arrays[name] = arr.take(pa.array(rows))
+        else:  # "wrap" keeps numpy from buffering the output (the indexes are in range anyway)
+            arrays[name] = arr.take(rows, out=dest, mode="wrap" if dest is not None else "raise")
+    return arrays
+
+
+def _decimal_as_float(arr: pa.Array):
+    """float64 values of a null-free decimal128 of precision ≤ 18 (its unscaled integers fit in the low 64 bits of
+    each value by the type's contract), converted to a contiguous array first: NumPy's gather is several times
+    slower from the strided low words. None when the fast path does not apply."""
+    t = arr.type
+    if not (pa.types.is_decimal128(t) and t.precision <= 18 and 0 <= t.scale <= 18 and sys.byteorder == "little"):
+        return None
+    if not len(arr):
+        return np.empty(0, dtype=np.float64)
+    words = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=2 * (arr.offset + len(arr)))
+    values = np.empty(len(arr), dtype=np.float64)
+    np.copyto(values, words[2 * arr.offset::2], casting="unsafe")
+    values /= 10.0 ** t.scale
+    return values
+
+
+def _into(dest: np.ndarray, arr) -> np.ndarray:
+    dest[...] = arr
+    return dest
 
 
 def batch_tensors(arrays: dict, lo: int, hi: int) -> dict:

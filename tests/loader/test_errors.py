@@ -58,3 +58,54 @@ def test_state_dict_with_other_settings(dv_table):
 def test_not_a_state_dict(dv_table):
     with pytest.raises(LoaderError):
         DeltaLoader(DeltaDataset(dv_table[0])).load_state_dict({"hello": 1})
+
+
+# -- columns, batch size and workers: one line naming the value and what is allowed (tiny delta-rs tables) ---------
+def _table(path, data: dict, appends: int = 1):
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    for _ in range(appends):
+        write_deltalake(str(path), pa.table(data), mode="append")
+    return path
+
+
+def test_map_column_is_refused_naming_what_a_batch_holds(tmp_path):
+    import pyarrow as pa
+
+    path = _table(tmp_path / "t", {"id": [1, 2], "m": pa.array([[("a", 1)], []], pa.map_(pa.string(), pa.int64()))})
+    with pytest.raises(LoaderError, match=r"\['m'\].*map<string, int64>.*a batch holds integer") as e:
+        DeltaDataset(path, columns=["id", "m"])
+    assert "\n" not in str(e.value)
+
+
+def test_binary_column_without_a_decoder_is_refused(tmp_path):
+    path = _table(tmp_path / "t", {"id": [1, 2], "blob": [b"\x00\x01", b"\xff"]})
+    with pytest.raises(LoaderError, match=r"\['blob'\].*binary.*no decoder.*leave them out"):
+        DeltaDataset(path, columns=["blob"])
+    assert DeltaDataset(path).columns == ["id"]  # the default choice skips it
+
+
+@pytest.mark.parametrize("size", [-5, 0])
+def test_batch_size_below_one_names_the_value(tmp_path, size):
+    path = _table(tmp_path / "t", {"id": [1, 2]})
+    with pytest.raises(LoaderError, match=rf"batch_size must be an integer ≥ 1 \(rows per batch\), got {size}$"):
+        DeltaDataset(path, batch_size=size)
+
+
+def test_more_workers_than_files_is_refused(tmp_path):
+    path = _table(tmp_path / "t", {"id": [1, 2, 3]}, appends=2)  # two data files
+    ds = DeltaDataset(path, batch_size=2)
+    with pytest.raises(LoaderError, match=r"num_workers=3 is more than .* \(2 data file\(s\) with rows, 1 window\(s\) "
+                                          r"of rows on this rank\): use num_workers ≤ 2$"):
+        DeltaLoader(ds, num_workers=3)
+    assert sorted(t for b in DeltaLoader(ds, num_workers=2) for t in b["id"].tolist()) == [1, 1, 2, 2, 3, 3]
+
+
+def test_stream_with_too_many_workers_exits_2_with_one_line(tmp_path, capsys):
+    from pipeline_opt.app.cli import main
+
+    path = _table(tmp_path / "t", {"id": [1, 2, 3]})
+    assert main(["stream", str(path), "--workers", "4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "num_workers=4" in err[0] and "num_workers ≤ 1" in err[0]
