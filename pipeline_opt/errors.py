@@ -48,3 +48,25 @@ def require(module: str, extra: str):
         raise MissingExtraError(
             f"{module} is not installed: pip install 'pipeline_opt[{extra}]' ({e})"
         ) from None
+
+
+def java_causes(error: BaseException) -> list[tuple[str, str]]:
+    """(Java class, first line of its message) for the exception a failed Spark call carries and each of its causes,
+    outermost first; empty for an error that carries none (Spark Connect's errors, Python's own)."""
+    throwable = getattr(error, "java_exception", None) or getattr(error, "_origin", None)  # py4j's, pyspark's
+    causes: list[tuple[str, str]] = []
+    try:
+        while throwable is not None and len(causes) < 20:
+            message = str(throwable.getMessage() or "").strip()
+            causes.append((str(throwable.getClass().getName()), message.splitlines()[0] if message else ""))
+            throwable = throwable.getCause()
+    except Exception:  # noqa: BLE001 - a JVM that went away leaves what was read so far
+        pass
+    return causes
+
+
+def root_cause(error: BaseException) -> str:
+    """The innermost cause's message of a failed Spark call, one line; else the error's own first line."""
+    said = [message for _, message in java_causes(error) if message]
+    text = said[-1] if said else (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return text[:300]

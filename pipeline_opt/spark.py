@@ -312,6 +312,8 @@ def _build(session_cls, app_name, master, conf, use_ivy: bool):
         master or os.environ.get(MASTER_ENV, "local[2]")
     )
     java_opts = f"-Dlog4j2.configurationFile=file:{log4j}"
+    if _debugging():  # --debug: Spark's own errors in its log too
+        java_opts += " -Dpipeline_opt.jvm.log=error"
     if os.environ.get(METASTORE_ENV):  # Derby writes its log beside the metastore, not into the working directory
         java_opts += f" -Dderby.system.home={Path(os.environ[METASTORE_ENV]).expanduser().resolve()}"
     settings = {**LOCAL_CONFS, **DELTA_CONFS, "spark.driver.extraJavaOptions": java_opts,
@@ -332,10 +334,14 @@ def _build(session_cls, app_name, master, conf, use_ivy: bool):
     if os.environ.get(METASTORE_ENV):
         builder = builder.enableHiveSupport()
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.setLogLevel("ERROR" if _debugging() else "FATAL")  # see log4j2.properties
     if use_ivy and "spark.jars.packages" not in (conf or {}):  # remember Delta's own resolution only
         _remember_resolution(spark)
     return spark
+
+
+def _debugging() -> bool:
+    return os.environ.get("PIPELINE_OPT_DEBUG", "") not in ("", "0")
 
 
 def _metastore_confs() -> dict[str, str]:

@@ -25,7 +25,7 @@ import sys
 import warnings
 from typing import Callable, NoReturn
 
-from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.errors import PipelineOptError, java_causes, root_cause
 
 BAD_INPUT = 2
 STORAGE = 4
@@ -34,6 +34,9 @@ BROKEN_PIPE = 141
 
 # Spark's analysis errors are bad input (a column or table that does not exist); matched by name so that the
 # boundary imports no Spark, and covers both the classic and the Spark Connect classes.
+# Java exceptions under a failed Spark job that mean storage refused, not that our code is wrong.
+JAVA_STORAGE_ERRORS = {"java.io.FileNotFoundException", "java.nio.file.AccessDeniedException",
+                       "java.nio.file.NoSuchFileException", "org.apache.hadoop.fs.PathNotFoundException"}
 SPARK_INPUT_ERRORS = {"AnalysisException", "ParseException", "IllegalArgumentException"}
 
 
@@ -48,6 +51,7 @@ def debugging(argv: list[str]) -> bool:
     """True when the user asked for tracebacks; removes ``--debug`` from ``argv``."""
     if "--debug" in argv:
         argv.remove("--debug")
+        os.environ["PIPELINE_OPT_DEBUG"] = "1"  # for what this process starts: Spark's JVM log level
         return True
     return os.environ.get("PIPELINE_OPT_DEBUG", "") not in ("", "0")
 
@@ -96,6 +100,11 @@ def explain(e: BaseException) -> tuple[str, int] | None:
         return _os_line(e), STORAGE
     if type(e).__name__ in SPARK_INPUT_ERRORS and type(e).__module__.startswith("pyspark"):
         return f"Spark: {_first_line(e)}", BAD_INPUT
+    storage = [name for name, _ in java_causes(e) if name in JAVA_STORAGE_ERRORS]
+    if storage:  # a Spark job that storage failed (a data file gone, access refused): not a bug of ours
+        hint = "; `pipeline-opt health --check-files` lists every file the log names that storage lacks" \
+            if "FileNotFound" in storage[-1] else ""
+        return f"Spark could not read the table's files: {root_cause(e)}{hint}", STORAGE
     return None
 
 

@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Callable, Optional
 
 from pipeline_opt.delta import Snapshot, TableLike, TableRef, read_snapshot, table_ref
-from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.errors import PipelineOptError, root_cause
 from pipeline_opt.output import to_jsonable
 from pipeline_opt.spark import scoped_session
 from pipeline_opt.sql import partition_predicate, quote_ident
@@ -252,7 +252,7 @@ def _name_leftovers(ref: TableRef, kind: BatchKind, batch: list[PartitionPlan], 
         return
     if left:
         shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        first = root_cause(error)
         raise PipelineOptError(f"{ref.label}: {kind} of {len(batch)} partition(s) failed ({first}); nothing was "
                                f"committed, the table is unchanged. {len(left)} uncommitted file(s) it wrote remain "
                                f"({shown}): no version references them, and VACUUM deletes them once they are older "

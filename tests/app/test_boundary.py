@@ -61,6 +61,18 @@ def test_spark_analysis_error_is_bad_input(spark):
     assert code == 2 and message.startswith("Spark: ") and "no_such_column" in message and "\n" not in message
 
 
+def test_spark_job_that_storage_failed_names_the_file_and_exits_4(spark, tmp_path):
+    path = tmp_path / "t"
+    spark.range(100).repartition(4).write.format("delta").save(str(path))
+    gone = sorted(path.glob("*.parquet"))[0]
+    gone.unlink()  # a data file the log still references
+    with pytest.raises(Exception) as caught:
+        spark.read.format("delta").load(str(path)).collect()
+    message, code = explain(caught.value)
+    assert code == 4 and gone.name in message and "does not exist" in message and "\n" not in message
+    assert "--check-files" in message
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipeline_opt.app.cli", *args], capture_output=True, text=True,
                           timeout=120)

@@ -183,21 +183,12 @@ def test_cli_finds_names_across_processes_with_a_persistent_metastore(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "PYSPARK_GATEWAY_PORT")}
     env["PIPELINE_OPT_METASTORE"] = str(tmp_path / "metastore")
     make = ("from pipeline_opt.spark import get_spark; s = get_spark(); s.sql('CREATE DATABASE po'); "
-            "s.range(50).write.format('delta').saveAsTable('po.t'); s.sql('CREATE VIEW po.v AS SELECT * FROM po.t')")
+            "s.range(50).write.format('delta').saveAsTable('po.t')")
     subprocess.run([sys.executable, "-c", make], env=env, cwd=tmp_path, check=True, capture_output=True, timeout=900)
 
-    def cli(*argv):
-        return subprocess.run([sys.executable, "-m", "pipeline_opt.app.cli", *argv], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=900)
-
-    health = cli("health", "po.t", "--json")
+    # One CLI process is enough to show the catalog outlived its maker (a view's refusal is tested in process)
+    health = subprocess.run([sys.executable, "-m", "pipeline_opt.app.cli", "health", "po.t", "--json"], env=env,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert health.returncode == 0, health.stderr[-1000:]
     assert json.loads(health.stdout)["path"] == "po.t" and json.loads(health.stdout)["stats"]["rows"] == 50
-    view = cli("vacuum", "po.v")
-    # Above our line the stderr holds what the JVM prints while it starts (Ivy's resolution report): ours is the one
-    # error line, the last, with no traceback
-    lines = view.stderr.strip().splitlines()
-    assert view.returncode == 2 and "Traceback" not in view.stderr
-    assert lines[-1] == "pipeline-opt vacuum: error: po.v: a view, not a Delta table (name the table it reads)"
-    assert [line for line in lines if "pipeline-opt" in line] == lines[-1:]
     assert (tmp_path / "metastore" / "warehouse" / "po.db" / "t" / "_delta_log").is_dir()
