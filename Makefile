@@ -37,10 +37,14 @@ demo: setup
 	$(PY) -m tests.harness.with_s3 --bucket lake -- $(VENV)/bin/pipeline-opt demo --out $(DEMO) --scale $(SCALE) \
 		--s3 s3://lake/demo
 
-# Static checks first (seconds): ruff, the import contracts (layers, no cycles) and the type check; then the suite.
+# Static checks first (seconds): ruff, the import contracts (layers, no cycles) and the type check; then the suite,
+# in TEST_WORKERS processes, each test file in one of them with its own Spark session (much of a Spark test is
+# waiting on the JVM or a subprocess, so two share two cores well); TEST_WORKERS=0 runs it in this process.
 # pytest exits 5 when it collects no test; that is not a failure of the suite.
+TEST_WORKERS ?= 2
 test: setup check
-	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS); \
+		rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 # The Spark 3.5 line in its own venv (make test covers Spark 4.2). torch only holds the loader tests' batches, so it
 # is borrowed from the main venv: torch and what it requires, linked into one folder that a .pth line puts after

@@ -1,6 +1,6 @@
-"""A representative slice of the tables suite through Spark Connect: verification and undo, compaction, VACUUM,
-partitioning --apply and catalog names, with the same test bodies the classic session runs; plus what only Connect
-shows: no JVM handle is reachable, and compaction puts the session's confs back."""
+"""A representative slice of the tables suite through Spark Connect, one test per part: verification and undo,
+compaction, VACUUM, partitioning --apply and catalog names, with the same test bodies the classic session runs;
+plus what only Connect shows: no JVM handle is reachable, and compaction puts the session's confs back."""
 from __future__ import annotations
 
 import pytest
@@ -10,7 +10,6 @@ from tests.tables.test_catalog_names import (  # noqa: F401 — collected here, 
     catalog,
     test_compact_by_name_verifies_and_keeps_every_row,
     test_missing_names_views_and_other_formats_are_one_clear_error,
-    test_names_resolve_once_to_their_location,
 )
 from tests.tables.test_compact import (  # noqa: F401
     small_file_table,
@@ -20,12 +19,10 @@ from tests.tables.test_partitioning import (  # noqa: F401
     test_small_partitioned_table_is_advised_to_drop_partitioning_and_apply_is_one_verified_commit,
 )
 from tests.tables.test_vacuum import (  # noqa: F401
-    test_unsafe_flag_relaxes_delta_check_only_within_the_run,
     test_vacuum_deletes_only_files_no_retained_version_needs,
 )
 from tests.tables.test_verify import (  # noqa: F401
     test_check_or_restore_restores_and_fails_loudly,
-    test_undo_keeps_rows_appended_after_the_bad_rewrite,
 )
 
 
