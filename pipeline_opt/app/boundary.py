@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import warnings
+from contextlib import contextmanager
 from typing import Callable, NoReturn
 
 from pipeline_opt.errors import PipelineOptError, java_causes, root_cause
@@ -51,7 +52,6 @@ def debugging(argv: list[str]) -> bool:
     """True when the user asked for tracebacks; removes ``--debug`` from ``argv``."""
     if "--debug" in argv:
         argv.remove("--debug")
-        os.environ["PIPELINE_OPT_DEBUG"] = "1"  # for what this process starts: Spark's JVM log level
         return True
     return os.environ.get("PIPELINE_OPT_DEBUG", "") not in ("", "0")
 
@@ -60,7 +60,7 @@ def guarded(prog: str, call: Callable[[], int], debug: bool = False) -> int:
     """Run ``call`` and return its exit code; an expected failure prints ``prog: error: …`` and returns its code.
     A warning is one line, ``prog: warning: …`` (with ``--debug``, Python's own form naming the source line)."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _debug_env(debug):
             if not debug:
                 warnings.showwarning = _one_line_warning(prog)
             return call()
@@ -80,6 +80,21 @@ def guarded(prog: str, call: Callable[[], int], debug: bool = False) -> int:
         message, code = known
         print(f"{prog}: error: {message}", file=sys.stderr)
         return code
+
+
+@contextmanager
+def _debug_env(debug: bool):
+    """``--debug`` for what the call starts (the JVM log level), for this call only: the CLI also runs in process."""
+    before = os.environ.get("PIPELINE_OPT_DEBUG")
+    if debug:
+        os.environ["PIPELINE_OPT_DEBUG"] = "1"
+    try:
+        yield
+    finally:
+        if debug and before is None:
+            os.environ.pop("PIPELINE_OPT_DEBUG", None)
+        elif before is not None:
+            os.environ["PIPELINE_OPT_DEBUG"] = before
 
 
 def _one_line_warning(prog: str):

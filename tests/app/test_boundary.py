@@ -1,5 +1,6 @@
 """The error boundary: expected failures are one line and a documented exit code; bugs keep their traceback."""
 import json
+import os
 import subprocess
 import sys
 
@@ -47,11 +48,15 @@ def test_a_bug_keeps_its_traceback():
         guarded("p", lambda: 1 // 0)
 
 
-def test_debug_lets_user_errors_through():
+def test_debug_lets_user_errors_through(monkeypatch):
+    monkeypatch.delenv("PIPELINE_OPT_DEBUG", raising=False)
     with pytest.raises(ConfigError):
         guarded("p", _raising(ConfigError("x")), debug=True)
     argv = ["health", "--debug", "t"]
     assert debugging(argv) and argv == ["health", "t"]
+    # --debug reaches what the call starts, and only that call: the next in-process command is guarded again
+    assert guarded("p", lambda: int(os.environ["PIPELINE_OPT_DEBUG"]), debug=True) == 1
+    assert "PIPELINE_OPT_DEBUG" not in os.environ and guarded("p", _raising(ConfigError("x"))) == 2
 
 
 def test_spark_analysis_error_is_bad_input(spark):

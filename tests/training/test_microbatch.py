@@ -9,12 +9,13 @@ import torch
 
 from pipeline_opt.training import checkpointing
 from pipeline_opt.training.loop import Trainer
-from pipeline_opt.training.planner import Plan, choose, predict, profile_of
+from pipeline_opt.training.planner import Plan, choose, predict
 from pipeline_opt.training.precision import get_precision
+from pipeline_opt.training.profile import Profile
 
 
 def test_one_pair_of_traces_answers_every_micro_batch(tiny_shape):
-    prof = profile_of(tiny_shape.workload())
+    prof = Profile(tiny_shape.workload())  # its own traces, not the cache other tests of this process filled
     prec, ckpt = get_precision("bf16"), checkpointing.parse("full")
     linear = prof.traced(prec, ckpt, 4, linear=True).timeline
     for micro in (1, 2, 3):
