@@ -297,8 +297,6 @@ def _committed(rows: list[Record]) -> list[Record]:
             (r.facts.get("files_added", 0) > 0 or r.facts.get("applied", 0) > 0)]
 
 
-
-
 def run_recorded(job: str, module: str, given: Mapping[str, Any], ctx,
                  parse: Callable[[Mapping[str, Any]], Any], work: Callable[[Any], Any]) -> Any:
     """``work(parse(given))``, monitored when monitoring is on; the store fills the settings not given."""

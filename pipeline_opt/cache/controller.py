@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Optional, Sequence
@@ -215,3 +215,26 @@ def _state_tables(path: Path) -> set[str]:
         raise CachePlanError(f"{path}: not a cache state file: expected {{\"cached\": [table name, ...]}}, "
                              f"got {str(data)[:60]}")
     return set(cached)
+
+
+@dataclass
+class RatedPlan(CachePlan):
+    """A cache plan and what its kept tables would have served of the log it was planned from: ``hit_rate`` (share
+    of the log's reads) and ``byte_hit_rate`` (share of the bytes those reads fetched). A kept table that is not
+    cached yet misses its first read, which fills it. One measure for every policy, planned or replayed, so a
+    candidate policy is judged against the active one on the same reads (the recorder's ``cache.hit_rate``)."""
+
+    hit_rate: Optional[float] = None
+    byte_hit_rate: Optional[float] = None
+
+
+def with_hit_rates(p: CachePlan, cached_now: set[str]) -> RatedPlan:
+    reads = read_bytes = hits = hit_bytes = 0
+    for u in p.tables:
+        reads, read_bytes = reads + u.reads, read_bytes + u.reads * u.bytes
+        if u.keep:
+            served = max(u.reads - (0 if u.table in cached_now else 1), 0)
+            hits, hit_bytes = hits + served, hit_bytes + served * u.bytes
+    own = {f.name: getattr(p, f.name) for f in fields(CachePlan) if f.init}
+    return RatedPlan(**own, hit_rate=hits / reads if reads else None,
+                     byte_hit_rate=hit_bytes / read_bytes if read_bytes else None)

@@ -10,14 +10,11 @@ written: cache sizes are fractions in (0, 1], ``--limit`` is at least 1, budgets
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from pipeline_opt.app.job import Context, Param, columns, count, job, size
 from pipeline_opt.cache.access_log import read_access_logs
-from pipeline_opt.cache.controller import CachePlan, apply_plan, cached_tables, plan, summarize
+from pipeline_opt.cache.controller import apply_plan, cached_tables, plan, summarize, with_hit_rates
 from pipeline_opt.cache.generate import LoaderSpec, ScanSpec, TableSpec, WorkloadSpec
 from pipeline_opt.cache.presets import PRESETS, preset
 from pipeline_opt.cache.settings import CacheConfig
@@ -167,29 +164,6 @@ def cache_plan(ctx: Context, args):
                   horizon_hours=args.horizon or cfg.horizon_hours, schedule=cfg.schedule, pins=cfg.pins,
                   exclusions=cfg.exclusions)
     return with_hit_rates(apply_plan(result, spark, state) if args.apply else result, cached)
-
-
-@dataclass
-class RatedPlan(CachePlan):
-    """A cache plan and what its kept tables would have served of the log it was planned from: ``hit_rate`` (share
-    of the log's reads) and ``byte_hit_rate`` (share of the bytes those reads fetched). A kept table that is not
-    cached yet misses its first read, which fills it. One measure for every policy, planned or replayed, so a
-    candidate policy is judged against the active one on the same reads (the recorder's ``cache.hit_rate``)."""
-
-    hit_rate: Optional[float] = None
-    byte_hit_rate: Optional[float] = None
-
-
-def with_hit_rates(p: CachePlan, cached_now: set[str]) -> RatedPlan:
-    reads = read_bytes = hits = hit_bytes = 0
-    for u in p.tables:
-        reads, read_bytes = reads + u.reads, read_bytes + u.reads * u.bytes
-        if u.keep:
-            served = max(u.reads - (0 if u.table in cached_now else 1), 0)
-            hits, hit_bytes = hits + served, hit_bytes + served * u.bytes
-    own = {f.name: getattr(p, f.name) for f in dataclasses.fields(CachePlan) if f.init}
-    return RatedPlan(**own, hit_rate=hits / reads if reads else None,
-                     byte_hit_rate=hit_bytes / read_bytes if read_bytes else None)
 
 
 @job("cache announce", "tell a loader file cache what tonight's maintenance will read (or what a plan file names)",
