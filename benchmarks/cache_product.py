@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from cache_cpu import cpu_over_lru, point_ratios
+from cache_cpu import cpu_over_lru, opcodes, opcodes_by_function, opcodes_over_lru, point_ratios
 
 from pipeline_opt.cache import plans, policies
 from pipeline_opt.cache.generate import generate
@@ -21,6 +21,7 @@ from pipeline_opt.cache.workload import Announcement, Workload
 POLICIES = ["lru", "arc", "s3fifo", "sieve", "lrb", "learned", "keep_resident", "planned"]
 SIZES = [0.25, 0.5, 0.75]
 CPU_REPEATS = 5  # interleaved LRU / policy repeats per point for the CPU ratio (median)
+OPCODE_POLICIES = ["s3fifo", "keep_resident", "planned"]  # the load-free instruction count (cache_cpu.opcodes)
 WRONG = ("wrong-plans", "plans that lie (zipf)")  # workloads whose plans are wrong on purpose
 
 
@@ -103,12 +104,22 @@ def run(root: Path, quick: bool, lakehouse: Path | None = None) -> dict:
     cpu["median_over_points"]["planned (no plans)"] = statistics.median(
         p["planned (no plans)"] for p in cpu["points"].values())
     print(f"CPU / LRU, {repeats} interleaved repeats: {time.time() - started:.0f} s", flush=True)
+    ops = opcodes_over_lru(ws, OPCODE_POLICIES, SIZES)
+    for w in ws:
+        bare = w.without_plans()
+        for f in SIZES:
+            ratio = opcodes(bare, "planned", f) / opcodes(bare, "lru", f)
+            ops["points"][f"{w.name} @ {f}"]["planned (no plans)"] = ratio
+    ops["median_over_points"]["planned (no plans)"] = statistics.median(
+        p["planned (no plans)"] for p in ops["points"].values())
+    ops["per_request_by_function"] = {"point": f"{ws[0].name} @ 0.5",
+                                      **opcodes_by_function(ws[0], ["lru", "planned"], 0.5)}
     return {"sizes": SIZES, "policies": POLICIES, "workloads": facts, "results": rows,
             "bound": [{"trace": t, "size_fraction": f, "byte_miss_ratio": v} for (t, f), v in sorted(bounds.items())],
-            "cpu_over_lru": cpu, "goals": goals(rows, bounds, facts, cpu)}
+            "cpu_over_lru": cpu, "opcodes_over_lru": ops, "goals": goals(rows, bounds, facts, cpu, ops)}
 
 
-def goals(rows: list, bounds: dict, facts: list, cpu: dict) -> dict:
+def goals(rows: list, bounds: dict, facts: list, cpu: dict, ops: dict) -> dict:
     by = {(r["trace"], r["size_fraction"], r["policy"]): r for r in rows}
     traces = sorted({r["trace"] for r in rows})
     right = [t for t in traces if t not in WRONG]
@@ -125,6 +136,8 @@ def goals(rows: list, bounds: dict, facts: list, cpu: dict) -> dict:
         "lru_over_bound_at_half": bound_lru,
         "planned_cpu_over_lru": planned_cpu, "planned_cpu_over_lru_median": statistics.median(planned_cpu.values()),
         "planned_cpu_over_lru_max": max(planned_cpu.values()), "goal_cpu": 3.0,
+        "planned_opcodes_over_lru_median": ops["median_over_points"]["planned"],
+        "planned_opcodes_over_lru_max": max(p["planned"] for p in ops["points"].values()),
         "peak_used_over_capacity": peak, "goal_peak": 1.0,
         "wrong_plans_over_s3fifo": wrong, "wrong_plans_over_s3fifo_max": max(wrong.values()), "goal_wrong": 1.02,
     }

@@ -165,3 +165,27 @@ def test_budget_holds_under_random_plans_and_requests(seed):
         assert policy.used_bytes <= capacity, (step, policy.mode)
         for old in policy.pop_evicted():
             assert old not in policy or old == key
+
+
+def test_an_eviction_that_re_queues_a_stale_top_picks_each_victim_once():
+    """A re-evaluated heap top is queued again while an eviction holds popped candidates; a heap rebuild at that
+    moment would queue those candidates a second time (and evict one twice)."""
+    import heapq
+
+    from pipeline_opt.cache.future import KnownFuture
+    from pipeline_opt.cache.policies.known_future import KnownFutureEviction
+
+    future = KnownFuture()
+    engine = KnownFutureEviction(5 * (100 + KnownFutureEviction.entry_overhead), future, history_fraction=0.0)
+    for key in ["k1", "k2", "k3", "k4", "k5"]:  # never announced: all expected never, the newest evicted first
+        future.on_request(key)
+        engine.request(key, 100)
+    # stale entries up to the rebuild threshold, as hits leave them between rebuilds
+    engine.heap.extend([(0.0, 0, "stale")] * (len(engine.meta) + 80))
+    heapq.heapify(engine.heap)
+    future.announce("s", ["x", "k4", "x"], rate=1.0)  # k4 is needed soon now: its queued estimate is stale
+    future.on_request("x")
+    assert not engine.request("x", 250)  # needs three victims: k5, k3, k2 (k4 is kept, it is needed sooner)
+    assert sorted(engine.resident) == ["k1", "k4", "x"]
+    assert engine.pop_evicted() == ["k5", "k3", "k2"]
+    assert engine.used_bytes <= engine.capacity_bytes

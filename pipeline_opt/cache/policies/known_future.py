@@ -64,13 +64,14 @@ class KnownFutureEviction(CachePolicy):
                     t = now + self.table_gap[table]
         return t
 
-    def _push(self, key: Hashable, m: list, p: float) -> None:
-        """Queue ``key`` (its record ``m``) at priority ``p``."""
+    def _push(self, key: Hashable, m: list, p: float, compact: bool = True) -> None:
+        """Queue ``key`` (its record ``m``) at priority ``p``; ``compact``: the heap may be rebuilt (never while an
+        eviction holds popped candidates: a rebuild from ``meta`` would queue them again, beside a stale list)."""
         self.seq = seq = self.seq + 1
         m[2], m[3], m[4] = p, seq, self.future.version
         heap = self.heap
         heapq.heappush(heap, (-p, -seq, key))
-        if len(heap) > 2 * len(self.meta) + 64:
+        if compact and len(heap) > 2 * len(self.meta) + 64:
             self._compact()
 
     def _compact(self) -> None:
@@ -177,7 +178,7 @@ class KnownFutureEviction(CachePolicy):
                 revisits += 1
                 if fresh < -neg_p:  # needed sooner than when it was queued: queue it again
                     heapq.heappop(heap)
-                    self._push(key, m, fresh)
+                    self._push(key, m, fresh, compact=False)  # victims chosen so far are still in ``meta``
                     continue
                 m[4] = version  # no sooner: still the furthest-needed
                 return fresh, key
