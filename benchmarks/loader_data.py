@@ -55,4 +55,5 @@ def _spark_write(source: Path, tables: dict, files: int) -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project is importable
     print(build(Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])))

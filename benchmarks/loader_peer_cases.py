@@ -6,6 +6,9 @@ buffers of ``WINDOW`` rows; polars and the torchdata Parquet dataset, which have
 by a window shuffle of the same size written here on top of their batches. ``pyarrow_scan`` is the reference: it
 only decodes (no shuffle, no tensors). Parquet-only cases read every data file in the table's folder, which is what
 pointing them at a Delta table gives; they cannot apply deletion vectors.
+
+Each case returns an ``Epochs``: what a training job builds once (a dataset, a loader, its workers) is built once, and
+each iteration over it is one epoch, so the steady state is measured apart from start-up.
 """
 from __future__ import annotations
 
@@ -55,19 +58,34 @@ def window_shuffle(chunks, seed: int = SEED):
         yield from flush(pending)
 
 
-# -- the cases: each returns an iterator of batches ----------------------------------------------------------------
+class Epochs:
+    """Iterating runs one epoch: ``epoch()`` returns its batches; what the case built once lives in its closure."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def __iter__(self):
+        return iter(self.epoch())
+
+
+# -- the cases: each returns an Epochs ---------------------------------------------------------------------------
 def pyarrow_scan(table: str, workers: int = 0):
     import pyarrow.dataset as pds
 
-    for b in pds.dataset(parquet_files(table), format="parquet").to_batches(columns=COLS, batch_size=WINDOW):
-        yield {c: b.column(c) for c in COLS}
+    dataset = pds.dataset(parquet_files(table), format="parquet")
+    return Epochs(lambda: ({c: b.column(c) for c in COLS}
+                           for b in dataset.to_batches(columns=COLS, batch_size=WINDOW)))
 
 
 def ours(table: str, workers: int = 0):
+    """One loader for all epochs; its workers (if any) persist across epochs, as torch's ``persistent_workers``."""
     from pipeline_opt.loader import DeltaDataset, DeltaLoader
 
     ds = DeltaDataset(table, columns=COLS, batch_size=BATCH, shuffle=True, seed=SEED, shuffle_buffer=WINDOW)
-    yield from DeltaLoader(ds, num_workers=workers)
+    try:
+        return DeltaLoader(ds, num_workers=workers, persistent_workers=workers > 0)
+    except TypeError:  # a baseline loader from before persistent workers
+        return DeltaLoader(ds, num_workers=workers)
 
 
 def hf_datasets(table: str, workers: int = 0):
@@ -78,7 +96,7 @@ def hf_datasets(table: str, workers: int = 0):
     feats = datasets.Features({c: datasets.Value("float64" if "decimal" in str(f) else f.dtype)
                                for c, f in it.features.items()})
     it = it.cast(feats).shuffle(seed=SEED, buffer_size=WINDOW).with_format("torch")
-    yield from it.iter(batch_size=BATCH)
+    return Epochs(lambda: it.iter(batch_size=BATCH))
 
 
 def ray_setup() -> None:
@@ -95,15 +113,16 @@ def ray_data(table: str, workers: int = 0):
     import ray
 
     ds = ray.data.read_delta(table, columns=COLS).map_batches(_float_decimals, batch_format="pyarrow")
-    yield from ds.iter_torch_batches(batch_size=BATCH, local_shuffle_buffer_size=WINDOW, local_shuffle_seed=SEED)
+    return Epochs(lambda: ds.iter_torch_batches(batch_size=BATCH, local_shuffle_buffer_size=WINDOW,
+                                                local_shuffle_seed=SEED))
 
 
 def polars_delta(table: str, workers: int = 0):
     import polars as pl
 
     lf = pl.scan_delta(table).select(COLS).with_columns(pl.col(pl.Decimal).cast(pl.Float64))
-    chunks = ({c: frame[c].to_numpy() for c in COLS} for frame in lf.collect_batches(chunk_size=WINDOW))
-    yield from window_shuffle(chunks)
+    return Epochs(lambda: window_shuffle({c: frame[c].to_numpy() for c in COLS}
+                                         for frame in lf.collect_batches(chunk_size=WINDOW)))
 
 
 class ParquetFiles(IterableDataset):
@@ -128,7 +147,7 @@ class ParquetFiles(IterableDataset):
 def torchdata_parquet(table: str, workers: int = 0):
     from torchdata.stateful_dataloader import StatefulDataLoader
 
-    yield from StatefulDataLoader(ParquetFiles(parquet_files(table)), batch_size=None, num_workers=workers)
+    return StatefulDataLoader(ParquetFiles(parquet_files(table)), batch_size=None, num_workers=workers)
 
 
 def baseline_setup() -> None:

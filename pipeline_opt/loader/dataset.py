@@ -5,8 +5,10 @@ during training does not change what an epoch reads; each epoch, every live row 
 ranks × workers (plus ``padded_rows`` repeats when ``drop_last=False``); every rank yields ``len(dataset)`` batches;
 batch contents are a pure function of (snapshot, seed, epoch, rank, batch number), independent of worker count.
 Worker ``i`` of ``n`` reads a contiguous run of the rank's windows, so no two workers decode the same rows. Under a
-``DeltaLoader`` with workers, a worker gathers each window into shared memory and its batches leave packed
-(``shared.py``); the loader unpacks them, so callers see the same dicts either way.
+``DeltaLoader`` with workers, a worker gathers each window into shared memory and the window leaves packed, whole
+(``shared.py``); the loader unpacks it and cuts its batches, so callers see the same dicts either way. Workers take
+the epoch and resume point from the loader's ``EpochControl`` when it has one, so persistent workers follow epochs.
+In process, windows are gathered into blocks of a ``BlockPool`` that are reused once no batch refers to them.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline_opt.delta.snapshot import Snapshot, read_snapshot
+from pipeline_opt.loader.blocks import BlockPool, PooledWindow, Scratch
 from pipeline_opt.loader.errors import LoaderError
 from pipeline_opt.loader.plan import RankPlan, plan_rank
 from pipeline_opt.loader.prefetch import produce
@@ -44,6 +47,7 @@ else:
         get_worker_info = None
 
 POSITION_KEY = "__position__"  # (window, batch in window); added only when a DeltaLoader drives the dataset
+WINDOW_KEY = "__window__"  # (window, first batch, rows) of a packed window from a worker
 # Arrow's pool in a worker process: the workers are the parallelism; more decode threads per worker only contend
 WORKER_ARROW_THREADS = 1
 DEFAULT_WINDOW_ROWS = 65536
@@ -80,7 +84,9 @@ class DeltaDataset(IterableDataset):
         self.epoch = 0
         self._resume: Optional[dict] = None  # window -> first batch, set by DeltaLoader.load_state_dict
         self._tag_positions = False
-        self._pack = False  # set by a DeltaLoader with workers: batches leave a worker packed in shared memory
+        self._pack = False  # set by a DeltaLoader with workers: windows leave a worker packed in shared memory
+        self._control = None  # the DeltaLoader's EpochControl: what its workers read the epoch and resume from
+        self._blocks = BlockPool()
         self._pin(version)
 
     # -- snapshot ----------------------------------------------------------------------------------------------
@@ -131,9 +137,9 @@ class DeltaDataset(IterableDataset):
         info = get_worker_info() if get_worker_info is not None else None
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         if info is not None:
-            import pyarrow as pa
-
             pa.set_cpu_count(WORKER_ARROW_THREADS)
+            if self._control is not None:  # a persistent worker's copy of the dataset predates this epoch
+                self.epoch, self._resume = self._control.read()
         plan = self.plan()
         mine = _split_by_batches(self.work(plan), plan, workers)[worker]
         self._announce(plan, mine, worker, workers)
@@ -145,7 +151,10 @@ class DeltaDataset(IterableDataset):
         # batches (Arrow and NumPy release the GIL); the queue bounds memory at PREFETCH_WINDOWS + 1 windows
         prepared = self._prepared(reader, plan, windows, pack)
         for (window, first), (arrays, shared) in zip(mine, produce(prepared, PREFETCH_WINDOWS)):
-            yield from self._batches(arrays, shared, plan.windows[window], first)
+            if shared is not None:
+                yield self._packed(arrays, shared, plan.windows[window], first)
+            else:
+                yield from self._batches(arrays, plan.windows[window], first)
             self.source.flush_stats()
 
     def _announce(self, plan: RankPlan, mine: list, worker: int, workers: int) -> None:
@@ -167,27 +176,29 @@ class DeltaDataset(IterableDataset):
 
     def _prepared(self, reader: WindowReader, plan: RankPlan, windows: list, pack: bool):
         """(column arrays, shared block or None) of each window's live rows, shuffled when ``shuffle`` is on."""
+        scratch = Scratch()
         for window, (table, rows) in zip(windows, reader.stream(windows)):
             perm = window_permutation(len(rows), self.seed, plan.epoch, self.rank, window.index, self.shuffle)
-            rows = rows if perm is None else rows[perm]
-            shared = None
-            if pack:
-                shared = SharedWindow({f.name: tensor_dtype(f.type) for f in table.schema
-                                       if not is_list_type(f.type)}, len(rows))
-            yield window_arrays(table, rows, self.fill_nulls, shared.out if shared else None), shared
+            dtypes = {f.name: tensor_dtype(f.type) for f in table.schema if not is_list_type(f.type)}
+            shared = SharedWindow(dtypes, len(rows)) if pack else None
+            block = shared or PooledWindow(dtypes, len(rows), self._blocks)
+            yield window_arrays(table, rows, self.fill_nulls, block.out, order=perm, scratch=scratch), shared
 
-    def _batches(self, arrays: dict, shared, window, first: int):
-        names = list(arrays)
-        lists = [n for n in names if shared is not None and isinstance(arrays[n], pa.Array)]
+    def _batches(self, arrays: dict, window, first: int):
         for b in range(first, window.batches):
-            lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, window.rows)
-            if shared is not None:
-                batch = shared.batch(names, lo, hi, {n: arrays[n].slice(lo, hi - lo).to_pylist() for n in lists})
-            else:
-                batch = batch_tensors(arrays, lo, hi)
-            if self._tag_positions:  # plain ints: a tensor would cost a shared-memory handle of its own
+            batch = batch_tensors(arrays, b * self.batch_size, min((b + 1) * self.batch_size, window.rows))
+            if self._tag_positions:
                 batch[POSITION_KEY] = (window.index, b)
             yield batch
+
+    def _packed(self, arrays: dict, shared: SharedWindow, window, first: int) -> dict:
+        """The window from batch ``first`` on as one packed item: one shared-memory handle crosses per window, and
+        the loader cuts the batches (``shared.cut``)."""
+        lo, names = first * self.batch_size, list(arrays)
+        lists = {n: arrays[n].slice(lo).to_pylist() for n in names if isinstance(arrays[n], pa.Array)}
+        packed = shared.pack(names, lo, window.rows, lists)
+        packed[WINDOW_KEY] = (window.index, first, window.rows - lo)  # plain ints: no handle of their own
+        return packed
 
 
 def _split_by_batches(items: list, plan: RankPlan, workers: int) -> list:

@@ -6,6 +6,8 @@ the workers produced them in; ``load_state_dict`` re-pins the dataset to the sav
 iteration yields exactly the remaining batches of that epoch, with any ``num_workers``. Workers never receive a
 ``DeltaTable`` (delta-rs panics in a forked child that uses an inherited one) — only the plain snapshot. While it
 iterates, a reader lease beside the table (``lease=True``) keeps our VACUUM from deleting the pinned version's files.
+With ``persistent_workers=True`` the workers start once and serve every later epoch (the epoch and resume point
+reach them through an ``EpochControl``); re-pinning another version in ``load_state_dict`` starts fresh ones.
 """
 from __future__ import annotations
 
@@ -14,16 +16,18 @@ import multiprocessing as mp
 import sys
 from typing import Optional
 
-from pipeline_opt.loader.dataset import POSITION_KEY, DeltaDataset
+from pipeline_opt.loader.control import EpochControl
+from pipeline_opt.loader.dataset import POSITION_KEY, WINDOW_KEY, DeltaDataset
 from pipeline_opt.loader.errors import LoaderError
 from pipeline_opt.loader.lease import ReaderLease
-from pipeline_opt.loader.shared import unpack
+from pipeline_opt.loader.shared import cut, unpack
 from pipeline_opt.loader.source import STAT_NAMES
 from pipeline_opt.loader.state import check_state, make_state, resume_progress
 
 
 class DeltaLoader:
-    """Batches of a ``DeltaDataset``: ``num_workers`` processes, ``prefetch_batches`` ready batches per worker.
+    """Batches of a ``DeltaDataset``: ``num_workers`` processes, at least ``prefetch_batches`` ready batches per
+    worker (workers hand over whole windows, so this rounds up to whole windows).
 
     ``len(loader)`` is the number of batches per epoch on this rank (equal on all ranks). Iterating runs one epoch
     (the rest of it after ``load_state_dict``) and then advances the dataset's epoch, so the next pass reshuffles.
@@ -31,7 +35,7 @@ class DeltaLoader:
 
     def __init__(self, dataset: DeltaDataset, num_workers: int = 0, pin_memory: bool = False,
                  prefetch_batches: int = 2, multiprocessing_context: Optional[str] = None, timeout: float = 0,
-                 lease: bool = True):
+                 lease: bool = True, persistent_workers: bool = False):
         if not isinstance(dataset, DeltaDataset):
             raise LoaderError(f"DeltaLoader needs a DeltaDataset, got {type(dataset).__name__}")
         if not isinstance(num_workers, int) or num_workers < 0:
@@ -46,6 +50,8 @@ class DeltaLoader:
         self._batches_done = 0
         self._epoch = dataset.epoch
         self._stats = None
+        self.persistent_workers = bool(persistent_workers) and num_workers > 0
+        self._workers: Optional[tuple] = None  # (torch DataLoader or None, EpochControl or None), kept if persistent
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -55,35 +61,59 @@ class DeltaLoader:
 
         kwargs = {}
         if self.num_workers:
-            kwargs = {"prefetch_factor": self.prefetch_batches, "multiprocessing_context": self.multiprocessing_context,
-                      "timeout": self.timeout, "worker_init_fn": _ignore_interrupts}
+            per_window = max(self.dataset.window_rows // self.dataset.batch_size, 1)
+            kwargs = {"prefetch_factor": -(-self.prefetch_batches // per_window),
+                      "multiprocessing_context": self.multiprocessing_context, "timeout": self.timeout,
+                      "worker_init_fn": _ignore_interrupts, "persistent_workers": self.persistent_workers}
         return DataLoader(self.dataset, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory,
                           **kwargs)
 
-    def _batches(self):
-        if not self.num_workers and not self.pin_memory:  # the same batches, without torch's per-batch wrapping
-            return iter(self.dataset)
-        return _started(self._torch_loader())
+    def _items(self):
+        """This iteration's batches (in process) or packed windows (workers). The counters and the epoch control
+        are in place before any worker starts; persistent workers are started once and then only told the epoch."""
+        ds = self.dataset
+        if self._workers is None or not self.persistent_workers:
+            context = mp.get_context(self.multiprocessing_context)
+            self._stats = context.Array("q", len(STAT_NAMES))
+            control = EpochControl(context, len(ds.plan().windows)) if self.num_workers else None
+            torch_loader = self._torch_loader() if self.num_workers or self.pin_memory else None
+            self._workers = (torch_loader, control)
+        else:
+            self._stats[:] = [0] * len(STAT_NAMES)
+        torch_loader, control = self._workers
+        ds.source.shared, ds._control = self._stats, control
+        if control is not None:
+            control.publish(ds.epoch, ds._resume)
+        if torch_loader is None:  # the same batches, without torch's per-batch wrapping
+            return iter(ds)
+        return _started(torch_loader)
+
+    def _delivered(self, items):
+        """(window, batch number, batch) of each item: a packed window is unpacked and cut into its batches."""
+        for item in items:
+            if WINDOW_KEY in item:
+                window, first, rows = (int(v) for v in item.pop(WINDOW_KEY))
+                for k, batch in enumerate(cut(unpack(item), rows, self.dataset.batch_size)):
+                    yield window, first + k, batch
+            else:
+                window, index = (int(v) for v in item.pop(POSITION_KEY))
+                yield window, index, item
 
     def __iter__(self):
         ds = self.dataset
         ds.set_epoch(self._epoch)
         ds._resume = dict(self._progress) if self._progress else None
         ds._tag_positions, ds._pack = True, self.num_workers > 0
-        self._stats = mp.get_context(self.multiprocessing_context).Array("q", len(STAT_NAMES))
-        ds.source.shared = self._stats
         lease = ReaderLease(ds.path, ds.version, ds.source.storage_options) if self.lease else None
         try:
-            for batch in _worker_errors(self._batches()):
-                window, index = (int(v) for v in batch.pop(POSITION_KEY))
-                batch = unpack(batch)
+            for window, index, batch in self._delivered(_worker_errors(self._items())):
                 self._progress[window] = max(self._progress.get(window, 0), index + 1)
                 self._batches_done += 1
                 if lease is not None:
                     lease.renew()
                 yield batch
         finally:
-            ds._tag_positions, ds._pack, ds._resume, ds.source.shared = False, False, None, None
+            ds._tag_positions, ds._pack, ds._resume, ds.source.shared, ds._control = False, False, None, None, None
             ds.source.flush_stats()
             if lease is not None:
                 lease.release()
@@ -109,6 +139,7 @@ class DeltaLoader:
         check_state(self.dataset, state)
         if state["version"] != self.dataset.version:
             self.dataset._pin(int(state["version"]))
+            self._workers = None  # persistent workers hold the old snapshot: the next iteration starts new ones
         self._epoch = int(state["epoch"])
         self._progress = resume_progress(state)
         self._batches_done = int(state["batches_done"])

@@ -1,11 +1,11 @@
-"""Batches that cross from a worker process to the loader without a second copy and with one handle per batch.
+"""Windows that cross from a worker process to the loader without a second copy and with one handle per window.
 
 Invariants: a worker gathers a window's tensor columns straight into one shared-memory block (so the gather is the
-only copy a row makes in the worker). Each batch of the window is sent as that block plus a small layout tuple
-(column, dtype, byte offset, rows), so torch passes one shared-memory handle per batch instead of one fresh copy per
-column, and the receiving side maps each window's block once (torch caches it by handle). ``unpack`` turns a packed
-batch back into column → tensor views of the block: no copy on either side. Lists (strings, binary) travel as plain
-Python values. A batch keeps its window's block alive, as in-process batches keep their window's arrays.
+only copy a row makes in the worker). The window is sent as that block plus a small layout tuple (column, dtype,
+byte offset, rows), so torch passes one shared-memory handle per window instead of one per batch or one fresh copy
+per column. ``unpack`` turns a packed item back into column → tensor views of the block, and ``cut`` slices those
+views into batches: no copy on either side. Lists (strings) travel as plain Python values. A batch keeps its
+window's block alive, as in-process batches keep their window's arrays.
 """
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from pipeline_opt.loader.blocks import column_layout
+
 BLOCK_KEY = "__block__"
 LAYOUT_KEY = "__layout__"
-_ALIGN = 64  # every column starts on a cache-line boundary, so any dtype view of the block is aligned
 
 
 class SharedWindow:
@@ -25,10 +26,7 @@ class SharedWindow:
         import torch
 
         self.rows = rows
-        self._offsets, total = {}, 0
-        for name, dtype in dtypes.items():
-            self._offsets[name] = (np.dtype(dtype), total)
-            total += -(-rows * np.dtype(dtype).itemsize // _ALIGN) * _ALIGN
+        self._offsets, total = column_layout(dtypes, rows)
         self.block = torch.empty(0, dtype=torch.uint8).set_(_new_shared(max(total, 1)))
         buf = self.block.numpy()
         self._arrays = {name: buf[off:off + rows * d.itemsize].view(d) for name, (d, off) in self._offsets.items()}
@@ -36,7 +34,7 @@ class SharedWindow:
     def out(self, name: str) -> np.ndarray:
         return self._arrays[name]
 
-    def batch(self, names: list, lo: int, hi: int, extra: dict) -> dict:
+    def pack(self, names: list, lo: int, hi: int, extra: dict) -> dict:
         """Packed rows ``[lo, hi)`` of columns ``names``: the block, where each tensor column's rows sit in it
         (``None`` for a column of ``extra``, which travels as it is)."""
         layout = []
@@ -60,6 +58,12 @@ def unpack(batch: dict) -> dict:
         out[name] = block[off:off + n * d.itemsize].view(torch_dtype(dtype))
     out.update(batch)
     return out
+
+
+def cut(columns: dict, rows: int, batch_size: int):
+    """Batches of ``batch_size`` rows (the last one shorter) of column → tensor (or list) ``columns``."""
+    for lo in range(0, rows, batch_size):
+        yield {name: values[lo:lo + batch_size] for name, values in columns.items()}
 
 
 @lru_cache(maxsize=None)

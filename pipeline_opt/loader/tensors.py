@@ -74,52 +74,73 @@ def tensor_dtype(t: pa.DataType) -> np.dtype:
     return np.dtype(t.to_pandas_dtype())
 
 
-def window_arrays(table: pa.Table, rows: np.ndarray, fill_nulls, out=None) -> dict:
-    """Column name → array holding ``table``'s rows ``rows`` in that order (a fresh, writable copy).
+def window_arrays(table: pa.Table, rows: np.ndarray, fill_nulls, out=None, order=None, scratch=None) -> dict:
+    """Column name → array holding ``table``'s rows ``rows[order]`` (``rows`` when ``order`` is None), a fresh,
+    writable copy. ``rows`` is increasing (live rows in table order); ``order`` is the window's permutation.
 
-    ``out(name)``, when given, returns the array a tensor column is written into (shared memory for worker
-    processes), so the gather is the only copy.
+    Only the span ``[rows[0], rows[-1]]`` is converted (a window that starts late in one file and ends early in the
+    next converts none of the rows outside it), into one contiguous array per column from which NumPy gathers.
+    ``out(name)``, when given, returns the array a tensor column is gathered into (shared memory for worker
+    processes, a pooled block in process), so the gather is the only copy in the destination. ``scratch``, when
+    given, is a ``blocks.Scratch`` that holds each decimal column's converted span between conversion and gather.
     """
+    rows = np.asarray(rows, dtype=np.int64)
+    lo, hi = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, 0)
+    index = None if hi - lo == len(rows) else rows - lo  # a contiguous span needs no index of its own
+    if order is not None:
+        index = order if index is None else index[order]
     arrays = {}
     for name in table.column_names:
-        column = table.column(name)
+        column = table.column(name).slice(lo, hi - lo)
         dest = out(name) if out is not None and not is_list_type(column.type) else None
-        if column.null_count:  # nulls of dropped rows (deleted, filtered) must not raise
-            arr = column_array(name, column.take(pa.array(rows)), fill_nulls)
-            arrays[name] = _into(dest, arr) if dest is not None else (
-                arr if isinstance(arr, pa.Array) or arr.flags.writeable else arr.copy())
+        if is_list_type(column.type):
+            arrays[name] = _combined(column if index is None else column.take(pa.array(index)))
             continue
-        if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-        arr = _decimal_as_float(column)
-        if arr is None:
-            arr = column_array(name, column, fill_nulls)
-        if isinstance(arr, pa.Array):
-            arrays[name] = arr.take(pa.array(rows))
-        else:  # "wrap" keeps numpy from buffering the output (the indexes are in range anyway)
-            arrays[name] = arr.take(rows, out=dest, mode="wrap" if dest is not None else "raise")
+        if column.null_count:  # nulls of dropped rows (deleted, filtered) must not raise
+            taken = column if index is None else column.take(pa.array(index))
+            arrays[name] = _gather(column_array(name, taken, fill_nulls), None, dest)
+            continue
+        span = _decimal_as_float(column, scratch)
+        arrays[name] = _gather(column_array(name, column, fill_nulls) if span is None else span, index, dest)
     return arrays
 
 
-def _decimal_as_float(arr: pa.Array):
+def _combined(column) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return column
+
+
+def _gather(values: np.ndarray, index, dest) -> np.ndarray:
+    """``values[index]`` written into ``dest`` (or a fresh array); a copy of ``values`` when ``index`` is None."""
+    if dest is None:
+        dest = np.empty(len(values) if index is None else len(index), dtype=values.dtype)
+    if index is None:
+        dest[...] = values
+    else:  # "wrap" skips NumPy's per-element bounds handling: the indexes are in range by construction
+        values.take(index, out=dest, mode="wrap")
+    return dest
+
+
+def _decimal_as_float(column, scratch=None):
     """float64 values of a null-free decimal128 of precision ≤ 18 (its unscaled integers fit in the low 64 bits of
-    each value by the type's contract), converted to a contiguous array first: NumPy's gather is several times
-    slower from the strided low words. None when the fast path does not apply."""
-    t = arr.type
+    each value by the type's contract): each chunk's low words copied into one contiguous array, then divided by
+    10**scale in place (NumPy's gather is several times slower from the strided low words, and a ufunc that casts
+    while it divides is slower than the copy and the division apart). None when the fast path does not apply."""
+    t = column.type
     if not (pa.types.is_decimal128(t) and t.precision <= 18 and 0 <= t.scale <= 18 and sys.byteorder == "little"):
         return None
-    if not len(arr):
-        return np.empty(0, dtype=np.float64)
-    words = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=2 * (arr.offset + len(arr)))
-    values = np.empty(len(arr), dtype=np.float64)
-    np.copyto(values, words[2 * arr.offset::2], casting="unsafe")
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    values = np.empty(len(column), np.float64) if scratch is None else scratch.array(len(column), np.float64)
+    pos = 0
+    for chunk in chunks:
+        n = len(chunk)
+        if n:
+            words = np.frombuffer(chunk.buffers()[1], dtype=np.int64, count=2 * (chunk.offset + n))
+            np.copyto(values[pos:pos + n], words[2 * chunk.offset::2], casting="unsafe")
+        pos += n
     values /= 10.0 ** t.scale
     return values
-
-
-def _into(dest: np.ndarray, arr) -> np.ndarray:
-    dest[...] = arr
-    return dest
 
 
 def batch_tensors(arrays: dict, lo: int, hi: int) -> dict:
