@@ -5,8 +5,9 @@ Run: .venv/bin/python benchmarks/compaction.py [--scale 1] [--files 2000] [--day
      a run replaces only the sections it ran, of its own scale. The default scale is 1 (lineitem: 6 M rows);
      ``--scale 10`` (60 M rows) is the large case; ``--repeats 0`` skips the query timings.
 
-1. TPC-H lineitem (tpchgen-cli, ``--scale``) as a Delta table of ``--files`` tiny files; four identical copies
-   compacted by plain ``OPTIMIZE`` (OSS defaults), ours verified, ours with ``verify=False`` and delta-rs (128 MiB
+1. TPC-H lineitem (tpchgen-cli, ``--scale``) as a Delta table of ``--files`` tiny files; identical copies
+   compacted by plain ``OPTIMIZE`` (OSS defaults), ours verified, ours with ``verify=False``, ours verified with the
+   in-process engine (delta-rs rewrite, Arrow verification; ``--compactors`` picks a subset) and delta-rs (128 MiB
    target, as the anchor ``shared/anchors/compaction_anchor.py``), in that order: wall time (ours: also its
    verification seconds and the ratios to plain OPTIMIZE), peak driver memory per run (the Python process' and the
    JVM's peak RSS, ``VmHWM`` reset before each run, plus ``getrusage``'s lifetime peak), files, share of bytes in
@@ -145,12 +146,18 @@ def query_seconds(spark, paths: dict[str, Path], repeats: int) -> dict[str, dict
     return {name: {q: round(statistics.median(times[(name, q)]), 3) for q in ("q1", "q6")} for name in paths}
 
 
-def compaction_section(spark, work: Path, scale: float, files: int, repeats: int) -> dict:
+COMPACTORS = ("plain", "ours", "ours_unverified", "ours_inprocess", "deltars")
+# ours with each engine: Spark's OPTIMIZE (the default) or delta-rs in this process ("ours_inprocess", verified).
+OURS = {"ours": ("spark", True), "ours_unverified": ("spark", False), "ours_inprocess": ("delta-rs", True)}
+
+
+def compaction_section(spark, work: Path, scale: float, files: int, repeats: int,
+                       compactors: tuple[str, ...] = COMPACTORS) -> dict:
     src = lineitem_parquet(work, scale)
     tiny = work / "tiny"
     shutil.rmtree(tiny, ignore_errors=True)
     tiny_table(src, tiny, files)
-    copies = {name: work / name for name in ("ours", "ours_unverified", "plain", "deltars")}
+    copies = {name: work / name for name in COMPACTORS if name in compactors}
     for p in copies.values():
         shutil.rmtree(p, ignore_errors=True)
         shutil.copytree(tiny, p)
@@ -163,20 +170,24 @@ def compaction_section(spark, work: Path, scale: float, files: int, repeats: int
         log(f"queries tiny: {res['tiny']}")
     else:  # --repeats 0: no query timings, a plain scan warms the JVM instead
         spark.read.format("delta").load(str(tiny)).count()
-    plain, stats = timed(spark, lambda: plain_optimize(spark, copies["plain"]))
-    res["plain"] = {**plain, **stats}
-    log(f"plain: {res['plain']}")
+    if "plain" in copies:
+        plain, stats = timed(spark, lambda: plain_optimize(spark, copies["plain"]))
+        res["plain"] = {**plain, **stats}
+        log(f"plain: {res['plain']}")
     window = Window(16 * MB, 10**9)
-    for name, verify in (("ours", True), ("ours_unverified", False)):
-        ours, stats = timed(spark, lambda: compact_table(spark, str(copies[name]), CompactOptions(window,
-                                                                                                   verify=verify)))
+    for name in (n for n in copies if n in OURS):
+        engine, verify = OURS[name]
+        options = CompactOptions(window, verify=verify, engine=engine)
+        ours, stats = timed(spark, lambda: compact_table(spark, str(copies[name]), options))
         res[name] = {**stats, "verify_seconds": ours.summary()["verify_s"], "bytes_rewritten": ours.bytes_rewritten,
                      "verified": ours.verified, "target": ours.plan.target, "commits": len(ours.batches),
                      "checks": sum(b.verification.checks for b in ours.batches if b.verification),
+                     "rewrite_engine": ours.engine,
                      "engine": next((b.verification.engine for b in ours.batches if b.verification), None)}
         log(f"{name}: {res[name]}")
-    m, stats = timed(spark, lambda: DeltaTable(str(copies["deltars"])).optimize.compact(target_size=128 * MIB))
-    res["deltars"] = {**stats, "files_removed": m["numFilesRemoved"]}
+    if "deltars" in copies:
+        m, stats = timed(spark, lambda: DeltaTable(str(copies["deltars"])).optimize.compact(target_size=128 * MIB))
+        res["deltars"] = {**stats, "files_removed": m["numFilesRemoved"]}
     for name, p in copies.items():
         res[name].update(share_in_window(p))
     log(f"compacted: {res}")
@@ -187,12 +198,13 @@ def compaction_section(spark, work: Path, scale: float, files: int, repeats: int
         for name in copies:
             res[name]["q1_speedup"] = round(res["tiny"]["q1"] / res[name]["q1"], 2)
             res[name]["q6_speedup"] = round(res["tiny"]["q6"] / res[name]["q6"], 2)
-    plain_s = res["plain"]["seconds"]
-    res["ours_vs_plain_wall"] = round(res["ours"]["seconds"] / plain_s, 2)
-    res["ours_unverified_vs_plain_wall"] = round(res["ours_unverified"]["seconds"] / plain_s, 2)
-    res["ours_vs_plain_wall_without_verification"] = round(
-        (res["ours"]["seconds"] - res["ours"]["verify_seconds"]) / plain_s, 2)
-    res["ours_vs_deltars_wall"] = round(res["ours"]["seconds"] / res["deltars"]["seconds"], 2)
+    for name in (n for n in copies if n in OURS):  # each of ours against the two anchors, wall time
+        for anchor in ("plain", "deltars"):
+            if anchor in res:
+                res[f"{name}_vs_{anchor}_wall"] = round(res[name]["seconds"] / res[anchor]["seconds"], 2)
+        if "plain" in res and res[name]["verify_seconds"]:
+            res[f"{name}_vs_plain_wall_without_verification"] = round(
+                (res[name]["seconds"] - res[name]["verify_seconds"]) / res["plain"]["seconds"], 2)
     return res
 
 
@@ -279,6 +291,8 @@ def main() -> None:
     ap.add_argument("--work", default=str(ROOT / "benchmarks" / "work" / "compaction"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "compaction.json"))
     ap.add_argument("--only", choices=("compaction", "write_amp", "health"), action="append")
+    ap.add_argument("--compactors", default=",".join(COMPACTORS),
+                    help=f"comma-separated subset of {', '.join(COMPACTORS)} (default all)")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -302,7 +316,11 @@ def main() -> None:
         save("health_scan", health_section(work, args.health_files))
     spark = get_spark("pipeline_opt-bench-compaction") if only - {"health"} else None
     if "compaction" in only:
-        save("compaction", compaction_section(spark, work, args.scale, args.files, args.repeats))
+        compactors = tuple(c for c in args.compactors.split(",") if c)
+        unknown = sorted(set(compactors) - set(COMPACTORS))
+        if unknown:
+            ap.error(f"--compactors: unknown {unknown}; choose from {', '.join(COMPACTORS)}")
+        save("compaction", compaction_section(spark, work, args.scale, args.files, args.repeats, compactors))
     if "write_amp" in only:
         save("write_amplification", write_amp_section(spark, work, args.scale, args.days,
                                                       on_day=lambda partial: save("write_amplification", partial)))

@@ -1,6 +1,8 @@
-"""Executing a compaction plan with Delta's own OPTIMIZE, one verified commit per batch of partitions.
+"""Executing a compaction plan, one verified commit per batch of partitions: with Delta's own OPTIMIZE in Spark, or
+(``engine`` "delta-rs", or "auto" where ``tables.inprocess`` finds it safe) with delta-rs in this process, one
+commit per partition, verified in-process the same way.
 
-Invariants: nothing is ever lost — every commit is a Delta OPTIMIZE (``dataChange = false``, atomic), verified
+Invariants: nothing is ever lost — every commit is an OPTIMIZE (``dataChange = false``, atomic), verified
 against the version just before it by ``verify.check_or_restore``, which reads only the files that commit removed
 and added and checks from the log that nothing else changed (a mismatch is undone and raised); a failure or
 a kill loses at most the batch in flight, which never committed (a batch that fails with an error names the files it
@@ -27,6 +29,7 @@ from pipeline_opt.output import to_jsonable
 from pipeline_opt.spark import scoped_session
 from pipeline_opt.sql import partition_predicate, quote_ident
 from pipeline_opt.tables.checks import warm_up
+from pipeline_opt.tables.inprocess import check_or_undo, engine_for, optimize_partition
 from pipeline_opt.tables.leftovers import uncommitted_files
 from pipeline_opt.tables.options import CompactOptions
 from pipeline_opt.tables.plan import CompactionPlan, PartitionPlan, plan_compaction
@@ -35,7 +38,8 @@ from pipeline_opt.tables.verify import VerifyResult, check_or_restore, current_v
 from pipeline_opt.units import format_size
 
 _CONFLICT = re.compile(r"(DELTA_CONCURRENT_[A-Z_]+|DELTA_METADATA_CHANGED|DELTA_PROTOCOL_CHANGED|"
-                       r"Concurrent\w+Exception|MetadataChangedException|ProtocolChangedException)")
+                       r"Concurrent\w+Exception|MetadataChangedException|ProtocolChangedException|"
+                       r"CommitFailedError)")  # the last is delta-rs' conflict
 _CONF = "spark.databricks.delta.optimize."
 _RUN_ID = "spark.databricks.delta.commitInfo.userMetadata"
 _KEYS = (_CONF + "minFileSize", _CONF + "maxFileSize", _CONF + "maxDeletedRowsRatio", _RUN_ID)
@@ -75,6 +79,7 @@ class CompactionResult:
     duration_s: float = 0.0
     files_before: int = 0  # live files of the table before and after the run
     files_after: int = 0
+    engine: Optional[str] = None  # "spark" or "delta-rs" (None: nothing was rewritten)
 
     @property
     def files_removed(self) -> int:
@@ -109,7 +114,7 @@ class CompactionResult:
                 "rows_before": self.rows_before, "rows_after": self.rows_after,
                 "partitions_touched": self.partitions_touched, "commits": [b.version for b in self.batches
                                                                            if b.version is not None],
-                "verified": self.verified, "conflicts": self.conflicts, "retries": self.retries,
+                "verified": self.verified, "engine": self.engine, "conflicts": self.conflicts, "retries": self.retries,
                 "files_before": self.files_before, "files_after": self.files_after,
                 "share_inside_before": round(self.share_inside_before, 4),
                 "share_inside_after": round(self.share_inside_after, 4), "duration_s": round(self.duration_s, 2),
@@ -133,7 +138,9 @@ class CompactionResult:
 
 def compact_table(spark, path: TableLike, options: CompactOptions, dry_run: bool = False,
                   progress: Callable[[str], None] = lambda msg: None) -> CompactionResult:
-    """Plan, then (unless ``dry_run``) compact the table batch by batch, verifying each commit."""
+    """Plan, then (unless ``dry_run``) compact the table batch by batch, verifying each commit. ``spark``: the
+    session, or a function that starts it, called only where Spark is needed (not by an in-process run that
+    commits and verifies cleanly)."""
     start = time.monotonic()
     ref = table_ref(path)
     files = check_options(ref.location, options)
@@ -145,20 +152,32 @@ def compact_table(spark, path: TableLike, options: CompactOptions, dry_run: bool
     if not dry_run and plan.to_rewrite:
         if options.verify:
             warm_up()
-        with scoped_session(spark, _KEYS) as session:
-            _set_confs(session, plan, options)
-            batches = [(BatchKind.OPTIMIZE, b) for b in _batches(plan.to_rewrite, options.batch_bytes)]
-            batches += [(BatchKind.PURGE, b) for b in _batches([p for p in plan.to_rewrite if p.purges],
-                                                               options.batch_bytes)]
-            for n, (kind, batch) in enumerate(batches, 1):
-                tag = f"batch {n}/{len(batches)}"
-                result.batches.append(_run_batch(session, ref, kind, batch, plan, options, result.conflicts, tag,
-                                                 progress))
+        result.engine, why = engine_for(options.engine, ref, plan,
+                                        ordered=bool(options.zorder_by or options.cluster_by))
+        progress(f"engine: {result.engine} ({why})")
+        purges = [(BatchKind.PURGE, b) for b in _batches([p for p in plan.to_rewrite if p.purges],
+                                                         options.batch_bytes)]
+        if result.engine == "delta-rs":  # one commit per partition; Spark serves an undo's fallback and REORG
+            _run_batches(spark, ref, [(BatchKind.OPTIMIZE, [p]) for p in plan.to_rewrite], plan, options, result,
+                         progress, "delta-rs")
+        if result.engine == "spark" or purges:
+            with scoped_session(spark() if callable(spark) else spark, _KEYS) as session:
+                _set_confs(session, plan, options)
+                batches = ([(BatchKind.OPTIMIZE, b) for b in _batches(plan.to_rewrite, options.batch_bytes)]
+                           if result.engine == "spark" else [])
+                _run_batches(session, ref, batches + purges, plan, options, result, progress, "spark")
     after = read_snapshot(ref.location) if not dry_run else files
     result.rows_after, result.share_inside_after = _live_rows(after), _share_inside(after, options.window)
     result.files_after = after.actions.num_rows
     result.duration_s = time.monotonic() - start
     return result
+
+
+def _run_batches(session, ref, batches, plan, options, result: CompactionResult, progress, engine: str) -> None:
+    for n, (kind, batch) in enumerate(batches, 1):
+        tag = f"batch {n}/{len(batches)}"
+        result.batches.append(_run_batch(session, ref, kind, batch, plan, options, result.conflicts, tag, progress,
+                                         engine))
 
 
 def check_options(path: TableLike, options: CompactOptions) -> Snapshot:
@@ -204,7 +223,7 @@ def _batches(partitions: list[PartitionPlan], batch_bytes: int) -> list[list[Par
     return batches + ([current] if current else [])
 
 
-def _run_batch(session, ref, kind, batch, plan, options, conflicts, tag, progress) -> BatchResult:
+def _run_batch(session, ref, kind, batch, plan, options, conflicts, tag, progress, engine="spark") -> BatchResult:
     t0 = time.monotonic()
     labels = [p.label for p in batch]
     for attempt in range(1, options.retries + 2):
@@ -217,7 +236,8 @@ def _run_batch(session, ref, kind, batch, plan, options, conflicts, tag, progres
         started = time.time()
         try:
             progress(f"{tag}: {kind} {len(batch)} partition(s), attempt {attempt}")
-            result = _optimize(session, ref, kind, batch, plan, options)
+            result = (_optimize(session, ref, kind, batch, plan, options) if engine == "spark"
+                      else _optimize_in_process(ref, batch[0], plan))
         except Exception as e:  # noqa: BLE001 — only Delta's concurrency conflicts are retried
             conflict = _conflict_kind(e)
             if conflict is None:
@@ -234,8 +254,9 @@ def _run_batch(session, ref, kind, batch, plan, options, conflicts, tag, progres
             t_verify = time.monotonic()
             # One commit: verification reads only the files it removed and added (and checks the rest of the
             # snapshot from the log); ``where`` serves only where the log cannot be matched file by file.
-            result.verification = check_or_restore(session, ref, result.version - 1, result.version,
-                                                   _where(plan, batch, options), touched=True)
+            result.verification = (check_or_restore(session, ref, result.version - 1, result.version,
+                                                    _where(plan, batch, options), touched=True)
+                                   if engine == "spark" else check_or_undo(session, ref, result.version))
             result.verify_seconds = time.monotonic() - t_verify
             progress(f"{tag}: verified version {result.version} against {result.version - 1}")
         result.seconds = time.monotonic() - t0
@@ -286,6 +307,12 @@ def _optimize(session, ref: TableRef, kind: BatchKind, batch: list[PartitionPlan
     version = _commit_version(session, ref, run_id) if metrics["numFilesRemoved"] else None
     return BatchResult([], version, int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"]),
                        int(metrics["filesRemoved"]["totalSize"] or 0), int(metrics["filesAdded"]["totalSize"] or 0))
+
+
+def _optimize_in_process(ref: TableRef, part: PartitionPlan, plan: CompactionPlan) -> BatchResult:
+    commit = optimize_partition(ref.location, part, plan.target, f"pipeline_opt-compact-{uuid.uuid4()}")
+    return BatchResult([], commit.version, commit.files_removed, commit.files_added, commit.bytes_removed,
+                       commit.bytes_added)
 
 
 def _where(plan: CompactionPlan, batch: list[PartitionPlan], options: CompactOptions) -> Optional[str]:

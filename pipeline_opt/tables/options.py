@@ -26,12 +26,14 @@ class CompactOptions:
     retries: int = 5
     backoff_s: float = 0.5
     verify: bool = True
+    engine: str = "spark"  # "spark" (Delta's OPTIMIZE), "delta-rs" (in process) or "auto" (tables.inprocess)
 
 
 def compact_options(config: TablesConfig, table: Optional[TableSettings] = None, *,
                     min_file_size: Optional[int] = None, max_file_size: Optional[int] = None,
                     target_file_size: Optional[int] = None, partition_filter: Optional[str] = None,
-                    zorder_by: Optional[list[str]] = None, verify: bool = True) -> CompactOptions:
+                    zorder_by: Optional[list[str]] = None, verify: bool = True,
+                    engine: Optional[str] = None) -> CompactOptions:
     """The options of ``table`` (None: a table outside the config, under its defaults) with overrides applied."""
     window = config.window(table).with_overrides(min_file_size, max_file_size, target_file_size)
     text = partition_filter if partition_filter is not None else (table.partition_filter if table else None)
@@ -41,4 +43,5 @@ def compact_options(config: TablesConfig, table: Optional[TableSettings] = None,
         quote_ident(column)
     d = config.defaults
     return CompactOptions(window, PartitionFilter.parse(text) if text else None, zorder, cluster,
-                          d.min_bin_files, d.max_deleted_rows_ratio, int(d.batch_bytes), verify=verify)
+                          d.min_bin_files, d.max_deleted_rows_ratio, int(d.batch_bytes), verify=verify,
+                          engine=engine or (table.engine if table and table.engine else d.engine))

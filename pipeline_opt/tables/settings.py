@@ -42,6 +42,7 @@ class Window:
 
 # Files below 16 MB make scans pay per-file overhead; above 1 GB a file stops splitting work across cores.
 DEFAULT_WINDOW = Window(16 * 10**6, 10**9)
+ENGINES = ("auto", "spark", "delta-rs")  # compaction engines: Delta's OPTIMIZE in Spark, or delta-rs in process
 
 
 @dataclass
@@ -55,8 +56,10 @@ class TableSettings:
     partition_filter: Optional[str] = None
     vacuum_retention_hours: Optional[int] = None
     target_file_size: Optional[ByteSize] = None  # None: adaptive to table size (tables.plan.adaptive_target)
+    engine: Optional[str] = None  # None: the defaults' compaction engine
 
     def validate(self) -> None:
+        _check_engine(f"tables.{self.name}", self.engine)
         if self.vacuum_retention_hours is not None and self.vacuum_retention_hours < 0:
             raise ValueError(f"tables.{self.name}: vacuum_retention_hours {self.vacuum_retention_hours} must be at "
                              "least 0")
@@ -69,6 +72,11 @@ class TableSettings:
             raise ValueError(f"tables.{self.name}: use zorder_by or cluster_by, not both")
 
 
+def _check_engine(where: str, engine: Optional[str]) -> None:
+    if engine is not None and engine not in ENGINES:
+        raise ValueError(f"{where}.engine: {engine!r} must be one of {', '.join(ENGINES)}")
+
+
 @dataclass
 class TableDefaults:
     min_file_size: ByteSize = ByteSize(DEFAULT_WINDOW.min_size)
@@ -78,8 +86,10 @@ class TableDefaults:
     min_bin_files: int = 4  # a bin whose output stays below the window is rewritten only with this many files
     max_deleted_rows_ratio: float = 0.1  # files with a larger deleted-rows share are rewritten
     batch_bytes: ByteSize = ByteSize(2 * 10**9)  # bytes of small files per commit (a failure loses one batch)
+    engine: str = "spark"  # the compaction engine: one of ENGINES (tables.inprocess says when "auto" picks delta-rs)
 
     def validate(self) -> None:
+        _check_engine("defaults", self.engine)
         if self.vacuum_retention_hours < 0:
             raise ValueError(f"defaults.vacuum_retention_hours: {self.vacuum_retention_hours} must be at least 0")
         if not 1 <= self.min_bin_files <= 10**6:

@@ -191,20 +191,20 @@ class Touched:
     problems: tuple[str, ...] = ()
 
 
-class _Untouchable(Exception):
+class Untouchable(Exception):
     """The commit cannot be verified file by file (the caller verifies whole versions instead)."""
 
 
 def touched_files(location: str, version: int) -> Touched:
     """The commit's remove and add actions, checked against the snapshots at ``version - 1`` and ``version``:
     live(version − 1) − removed must equal live(version) − added, with the same deletion vectors, every removed
-    file must have been live and every added one must be. Raises ``_Untouchable`` when file-by-file reading could
+    file must have been live and every added one must be. Raises ``Untouchable`` when file-by-file reading could
     not be trusted: a schema change, or file names that ``_metadata.file_path`` does not match one to one."""
     removes, adds = _commit_paths(location, version)
     before, after = read_snapshot(location, version - 1), read_snapshot(location, version)
     if (before.schema, dict(before.physical), before.partition_columns) != (
             after.schema, dict(after.physical), after.partition_columns):
-        raise _Untouchable(f"version {version} changed the table's schema or partitioning")
+        raise Untouchable(f"version {version} changed the table's schema or partitioning")
     live_b, live_a = set(before.paths), set(after.paths)
     problems = []
     if removes - live_b:
@@ -221,7 +221,7 @@ def touched_files(location: str, version: int) -> Touched:
     for snap, picked in ((before, removes & live_b), (after, adds & live_a)):
         names = Counter(p.rsplit("/", 1)[-1] for p in snap.paths)
         if any(not _PLAIN_NAME.fullmatch(p.rsplit("/", 1)[-1]) or names[p.rsplit("/", 1)[-1]] > 1 for p in picked):
-            raise _Untouchable(f"file names of version {snap.version} are not unique plain names")
+            raise Untouchable(f"file names of version {snap.version} are not unique plain names")
     return Touched(version, tuple(sorted(removes & live_b)), tuple(sorted(adds & live_a)),
                    _records(before, removes), _records(after, adds), tuple(problems))
 
@@ -233,7 +233,7 @@ def _commit_paths(location: str, version: int) -> tuple[set[str], set[str]]:
         with fs.open_input_stream(f"{root.rstrip('/')}/_delta_log/{int(version):020d}.json") as fh:
             actions = [json.loads(line) for line in fh.read().decode().splitlines() if line.strip()]
     except (OSError, ValueError) as e:
-        raise _Untouchable(f"commit {version} unreadable ({e})") from None
+        raise Untouchable(f"commit {version} unreadable ({e})") from None
     removes = {unquote(a["remove"]["path"]) for a in actions if "remove" in a}
     adds = {unquote(a["add"]["path"]) for a in actions if "add" in a}
     return removes, adds
@@ -275,7 +275,7 @@ def verify_rewrite(spark, path: TableLike, before: Union[int, TableFingerprint],
             raise ValueError("touched=True verifies one commit: before must be after_version - 1")
         try:
             scope = touched_files(ref.location, after_version)
-        except _Untouchable:
+        except Untouchable:
             scope = None  # the whole (where-limited) versions are compared instead
     if scope is not None and scope.problems:
         return VerifyResult(str(path), after_version - 1, after_version, False, 1,

@@ -31,7 +31,8 @@ def _tables(health: list[dict], facts: Mapping[str, Any]) -> list[str]:
             continue  # only the compacted tables have an after
         files = f"{h['files']:>7,} → {after.get('files_after', 0):<7,}"
         inside = f"{h['share_inside']:>4.0%} → {after.get('share_inside_after', 0):.0%}"
-        note = "" if after.get("verified") else "   NOT VERIFIED"
+        note = f"   {after['engine']}, {after.get('seconds', 0):.1f} s" if after.get("engine") else ""
+        note += "" if after.get("verified") else "   NOT VERIFIED"
         if after.get("share_inside_after", 0) < 0.5 and after.get("share_settled_after", 0) >= 0.99:
             note += (f"   (each partition holds less than the 16 MB floor: one file per partition, "
                      f"{format_size(h['bytes'])} in all)")

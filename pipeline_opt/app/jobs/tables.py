@@ -18,6 +18,8 @@ from pipeline_opt.tables.file_check import SAMPLE, require_files
 from pipeline_opt.tables.health import table_health
 from pipeline_opt.tables.options import compact_options
 from pipeline_opt.tables.schedule import rank_tables
+from pipeline_opt.tables.settings import ENGINES
+from pipeline_opt.tables.undo import is_local
 
 PATH = Param("path", "Delta table path or URI, or catalog name (db.table, catalog.schema.table)", positional=True)
 CONFIG = Param("config", "conf/tables.yml: act on its tables instead of one path")
@@ -50,6 +52,12 @@ def health(ctx: Context, args):
     return per_table(chosen, results)
 
 
+def _engine(text) -> str:
+    if str(text) not in ENGINES:
+        raise PipelineOptError(f"{text!r} is not an engine: expected one of {', '.join(ENGINES)}")
+    return str(text)
+
+
 @job("compact", "compact a Delta table (or the configured tables worth it) into the file-size window",
      *TABLE_SELECTION, ACCESS_LOG,
      Param("all", "with --config: compact every chosen table, not only those the schedule picks", flag=True),
@@ -58,7 +66,9 @@ def health(ctx: Context, args):
      Param("target_file_size", "fixed target size (default adaptive to the table's size)", size),
      Param("partition_filter", "only these partitions, e.g. \"year >= 1995 AND region IN ('EU')\""),
      Param("zorder_by", "comma-separated columns to Z-order by", columns),
-     Param("no_verify", "skip the verification suite (not recommended)", flag=True))
+     Param("no_verify", "skip the verification suite (not recommended)", flag=True),
+     Param("engine", "rewrite engine: spark (Delta's OPTIMIZE), delta-rs (in this process, local path tables) or "
+           "auto (delta-rs where it is safe); default: the config's, else spark", _engine))
 def compact(ctx: Context, args):
     chosen = choose_tables(args, lambda: ctx.spark)
     refs = {t.name: ref for t, ref in chosen.items()}
@@ -69,18 +79,19 @@ def compact(ctx: Context, args):
     if chosen.from_config and not args.all:
         ranked = rank_tables(args.config, [(t.name, t.path, o) for t, o in jobs], args.access_log)
         worth = {r.name: "" if r.compact_now else r.reason for r in ranked.tables}
-    spark = None if args.dry_run else ctx.spark  # a plan needs only the log
     results: list[dict[str, str] | CompactionResult] = []  # skipped tables as {path, skipped: why}
     for t, options in jobs:
         ref = refs[t.name]
         if worth[t.name]:
             results.append({"path": ref.label, "skipped": worth[t.name]})
             continue
-        if args.dry_run:
+        if args.dry_run:  # a plan needs only the log
             results.append(compact_table(None, ref, options, dry_run=True, progress=ctx.progress))
             continue
-        with writing(spark, ref.location):
-            results.append(compact_table(spark, _for_spark(ref), options, progress=ctx.progress))
+        # A local path table may be compacted in process (engine delta-rs/auto): Spark starts only if it is needed.
+        session = (lambda: ctx.spark) if options.engine != "spark" and is_local(ref.location) else ctx.spark
+        with writing(session, ref.location):
+            results.append(compact_table(session, _for_spark(ref), options, progress=ctx.progress))
     return per_table(chosen, results)
 
 
@@ -88,7 +99,8 @@ def _options(chosen, t, own):
     """One table's compaction options (``own``: its arguments; under a rollout each table is on its own arm)."""
     return compact_options(chosen.config, t if chosen.from_config else None, min_file_size=own.min_file_size,
                            max_file_size=own.max_file_size, target_file_size=own.target_file_size,
-                           partition_filter=own.partition_filter, zorder_by=own.zorder_by, verify=not own.no_verify)
+                           partition_filter=own.partition_filter, zorder_by=own.zorder_by, verify=not own.no_verify,
+                           engine=own.engine)
 
 
 def _for_spark(ref: TableRef) -> TableRef:

@@ -1,0 +1,128 @@
+"""Compaction in this process with delta-rs, for a table one machine handles: no JVM, no Spark job per batch.
+
+``engine_for`` chooses per table between ``"spark"`` (Delta's OPTIMIZE, any table, any cluster) and ``"delta-rs"``;
+``"auto"`` takes delta-rs only where it is known to be safe and fast: a path table on local storage (the undo's
+reversing commit needs an atomic put-if-absent), a protocol whose writer features delta-rs keeps, bin-packing alone
+(no Z-order or clustering), no null partition value among the planned partitions (delta-rs' partition filters cannot
+name one) and at most ``ONE_MACHINE_BYTES`` to rewrite. Purging deletion vectors stays Spark's ``REORG`` either
+way (``compact`` runs those batches in Spark after the in-process ones).
+
+Invariants: one planned partition is one commit — delta-rs' OPTIMIZE of exactly that partition (``dataChange =
+false``, delta-rs' own conflict checks, our run id in the commit's ``userMetadata``); it is verified from the files
+it touched — the log check of ``verify.touched_files`` plus Arrow fingerprints of the removed files at the version
+before and the added files at the commit, judged by the same five-check suite (``checks.compare``) — and a mismatch
+is undone by ``undo.undo_rewrite`` and raised. delta-rs bins every file below the target, so a partition's files
+between the window floor and the target may be packed too; the plan still decides which partitions are touched.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+from pipeline_opt.delta import TableRef, read_snapshot
+from pipeline_opt.delta.table import open_table
+from pipeline_opt.errors import PipelineOptError
+from pipeline_opt.tables.arrow_fingerprint import arrow_fingerprint
+from pipeline_opt.tables.checks import compare
+from pipeline_opt.tables.plan import CompactionPlan, PartitionPlan
+from pipeline_opt.tables.settings import ENGINES
+from pipeline_opt.tables.undo import is_local, undo_rewrite
+from pipeline_opt.tables.verify import Untouchable, VerificationError, VerifyResult, touched_files
+
+ONE_MACHINE_BYTES = 16 * 2**30  # above this a cluster's OPTIMIZE is the better engine, even where delta-rs could
+# Writer features whose rules an OPTIMIZE by delta-rs keeps (it writes them, or they constrain only new data).
+DELTA_RS_WRITER_FEATURES = frozenset({"appendOnly", "invariants", "checkConstraints", "deletionVectors",
+                                      "timestampNtz", "changeDataFeed", "generatedColumns"})
+
+
+@dataclass
+class Commit:
+    version: Optional[int]  # None: delta-rs found nothing to rewrite
+    files_removed: int
+    files_added: int
+    bytes_removed: int
+    bytes_added: int
+
+
+def engine_for(requested: str, ref: TableRef, plan: CompactionPlan, *, ordered: bool) -> tuple[str, str]:
+    """(engine, why) for this table; ``ordered``: the options ask for Z-order or clustering."""
+    if requested not in ENGINES:
+        raise PipelineOptError(f"compaction engine {requested!r}: expected one of {', '.join(ENGINES)}")
+    if requested == "spark":
+        return "spark", "asked for"
+    why_not = _why_not_delta_rs(ref, plan, ordered)
+    if requested == "delta-rs" and why_not:
+        raise PipelineOptError(f"{ref.label}: cannot compact with delta-rs: {why_not}; use --engine spark")
+    return ("spark", why_not) if why_not else ("delta-rs", "a local path table one machine handles")
+
+
+def _why_not_delta_rs(ref: TableRef, plan: CompactionPlan, ordered: bool) -> Optional[str]:
+    if ref.name is not None:
+        return "a catalog table is written through its catalog"
+    if not is_local(ref.location):
+        return "not on local storage"
+    if ordered:
+        return "Z-order and clustering are Spark's"
+    if any(v is None for p in plan.to_rewrite for v in p.values.values()):
+        return "a null partition value cannot be named in delta-rs' partition filters"
+    if plan.bytes_to_rewrite > ONE_MACHINE_BYTES:
+        return f"more than {ONE_MACHINE_BYTES // 2**30} GiB to rewrite"
+    protocol = open_table(ref.location).protocol()
+    extra = set(protocol.writer_features or ()) - DELTA_RS_WRITER_FEATURES
+    if extra:
+        return f"writer features delta-rs does not keep: {', '.join(sorted(extra))}"
+    if protocol.min_writer_version > 7:
+        return f"writer version {protocol.min_writer_version}"
+    return None
+
+
+def optimize_partition(location: str, part: PartitionPlan, target: int, run_id: str) -> Commit:
+    """One delta-rs OPTIMIZE commit of the partition ``part`` (the whole table when it has no partition values)."""
+    from deltalake import CommitProperties
+
+    table = open_table(location)
+    filters = [(column, "=", value) for column, value in part.values.items()] or None
+    metrics = table.optimize.compact(partition_filters=filters, target_size=int(target),
+                                     commit_properties=CommitProperties(custom_metadata={"userMetadata": run_id}))
+    removed, added = int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"])
+    version = table.version() if removed else None
+    return Commit(version, removed, added, _total(metrics["filesRemoved"]), _total(metrics["filesAdded"]))
+
+
+def _total(stats) -> int:
+    return int((json.loads(stats) if isinstance(stats, str) else stats or {}).get("totalSize") or 0)
+
+
+def verify_commit(location: str, version: int) -> VerifyResult:
+    """The suite's verdict on the rewrite commit ``version``, from Arrow fingerprints of the files it touched (of the
+    whole versions where the log cannot be matched file by file)."""
+    before, after = read_snapshot(location, version - 1), read_snapshot(location, version)
+    try:
+        scope = touched_files(location, version)
+    except Untouchable:
+        removed, added, kind = before.paths, after.paths, "table"
+    else:
+        if scope.problems:
+            return VerifyResult(location, version - 1, version, False, 1,
+                                [f"delta log check failed: {p}" for p in scope.problems], engine="delta_log",
+                                scope="touched")
+        removed, added, kind = list(scope.removed), list(scope.added), "touched"
+    expected, actual = arrow_fingerprint(before, removed), arrow_fingerprint(after, added)
+    if (expected.rows, expected.row_checksum) != (actual.rows, actual.row_checksum):  # name the changed columns
+        expected = arrow_fingerprint(before, removed, column_checksums=True)
+        actual = arrow_fingerprint(after, added, column_checksums=True)
+    failures, checks, engine = compare(None, expected, actual)
+    return VerifyResult(location, version - 1, version, not failures, checks, failures, engine=engine, scope=kind)
+
+
+def check_or_undo(spark, ref: TableRef, version: int) -> VerifyResult:
+    """Verify the commit ``version``; on a mismatch undo it and raise ``VerificationError``. ``spark`` (a session,
+    or a function that starts one) serves only an undo that cannot be one reversing commit."""
+    result = verify_commit(ref.location, version)
+    if result.ok:
+        return result
+    method = "restore" if result.engine == "delta_log" else "auto"
+    result.restored_to = undo_rewrite(spark() if callable(spark) else spark, ref, version, method=method)
+    raise VerificationError(f"{ref.label}: rewrite at version {version} changed the data "
+                            f"({'; '.join(result.failures)}); restored (now version {result.restored_to})")
