@@ -70,7 +70,7 @@ def run_training(cfg: TrainingConfig, rank: int = 0, world_size: int = 1, table:
     device = resolve_device(cfg)
     dataset = DeltaDataset(table or cfg.table, columns=_columns(cfg), batch_size=cfg.batch_size, shuffle=True,
                            seed=cfg.seed, rank=rank, world_size=world_size, drop_last=True)
-    loader = DeltaLoader(dataset, num_workers=cfg.num_workers)
+    loader = DeltaLoader(dataset, num_workers=cfg.num_workers, persistent_workers=True)  # epochs without end
     torch.manual_seed(cfg.seed)
     if cfg.model.kind == "factory":
         workload = cfg.workload()

@@ -79,11 +79,13 @@ def _why_not_delta_rs(ref: TableRef, plan: CompactionPlan, ordered: bool) -> Opt
 
 def optimize_partition(location: str, part: PartitionPlan, target: int, run_id: str) -> Commit:
     """One delta-rs OPTIMIZE commit of the partition ``part`` (the whole table when it has no partition values)."""
-    from deltalake import CommitProperties
+    from deltalake import CommitProperties, WriterProperties
 
     table = open_table(location)
     filters = [(column, "=", value) for column, value in part.values.items()] or None
+    # Snappy, as Spark writes Delta by default (delta-rs' default is ZSTD): the files read alike whichever engine wrote.
     metrics = table.optimize.compact(partition_filters=filters, target_size=int(target),
+                                     writer_properties=WriterProperties(compression="SNAPPY"),
                                      commit_properties=CommitProperties(custom_metadata={"userMetadata": run_id}))
     removed, added = int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"])
     version = table.version() if removed else None

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from pipeline_opt.app import recording
+from pipeline_opt.app import monitoring
 from pipeline_opt.monitor.rollback import SimulatedClock
 
 
@@ -26,7 +26,7 @@ def monitored(tmp_path, monkeypatch):
         return conf
 
     write_conf()
-    monkeypatch.setenv(recording.ENV, str(conf))
+    monkeypatch.setenv(monitoring.ENV, str(conf))
     return lakehouse, write_conf
 
 
@@ -34,7 +34,7 @@ def monitored(tmp_path, monkeypatch):
 def clock(monkeypatch):
     """The simulated clock of every point and decision the jobs of this test make."""
     sim = SimulatedClock(1_780_000_000.0)
-    monkeypatch.setattr(recording, "CLOCK", sim)
+    monkeypatch.setattr(monitoring, "CLOCK", sim)
     return sim
 
 

@@ -38,16 +38,16 @@ def test_the_bundles_jobs_read_the_shipped_monitor_config_and_record_beside_thei
 
     import yaml
 
-    from pipeline_opt.app import recording
+    from pipeline_opt.app import monitoring
 
     for path in sorted(glob.glob("conf/databricks/*.yml")):
         for name, job in yaml.safe_load(open(path))["resources"]["jobs"].items():
             for cluster in job["job_clusters"]:
                 env = cluster["new_cluster"].get("spark_env_vars", {})
-                assert env.get(recording.ENV) == "${workspace.file_path}/conf/monitor.yml", f"{path}: {name}"
-    monkeypatch.setenv(recording.ENV, "conf/monitor.yml")
-    assert recording.monitor_config(str(tmp_path)) is None  # no lakehouse under the tables' folder yet
+                assert env.get(monitoring.ENV) == "${workspace.file_path}/conf/monitor.yml", f"{path}: {name}"
+    monkeypatch.setenv(monitoring.ENV, "conf/monitor.yml")
+    assert monitoring.monitor_config(str(tmp_path)) is None  # no lakehouse under the tables' folder yet
     (tmp_path / "lakehouse").mkdir()
-    config = recording.monitor_config(str(tmp_path))
+    config = monitoring.monitor_config(str(tmp_path))
     assert config is not None and (config.metrics_table, config.config_store) == (
         f"{tmp_path}/lakehouse/_metrics", f"{tmp_path}/lakehouse/_configs")

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from pipeline_opt.app import recording
+from pipeline_opt.app import monitoring
 from pipeline_opt.app.cli import main
 from pipeline_opt.app.jobs import run_job
 from pipeline_opt.monitor.store import MetricsTableError, read_metrics
@@ -67,6 +67,31 @@ def test_a_metrics_location_that_is_not_a_metrics_table_is_refused_in_one_line(m
         run_job("health", {"path": str(table)})
 
 
+def test_a_process_keeps_its_metrics_table_open_but_never_trusts_a_replaced_one(monitored, tmp_path):
+    import shutil
+
+    from pipeline_opt.monitor import store
+    from pipeline_opt.monitor.metrics import MetricPoint
+
+    lakehouse, _ = monitored
+    metrics = lakehouse / "_metrics"
+    table = small_files_table(tmp_path / "events", files=1)
+    run_job("health", {"path": str(table)})
+    kept = store._KEPT[(str(metrics), ())]
+    # another process appends meanwhile: the next run's table is the kept one, brought up to date
+    store.DeltaSink(str(metrics)).write([MetricPoint(1.0, "fact.other", "gauge", 1.0, "", "other", "elsewhere")])
+    store._KEPT[(str(metrics), ())] = kept
+    assert store.check_metrics_location(metrics) is kept and kept.version() == 1
+    store._KEPT[(str(metrics), ())] = kept
+    run_job("health", {"path": str(table)})
+    assert {p.run_id for p in read_metrics(metrics)} >= {"elsewhere"} and kept.version() == 2
+    # the folder is replaced by someone else's table with a shorter log: refused, as on a fresh open
+    shutil.rmtree(metrics)
+    write_deltalake(str(metrics), pa.table({"order_id": [1, 2]}))
+    with pytest.raises(MetricsTableError, match="order_id"):
+        run_job("health", {"path": str(table)})
+
+
 def test_a_failing_metrics_table_is_reported_once_and_the_job_goes_on(monitored, tmp_path):
     lakehouse, _ = monitored
     table = small_files_table(tmp_path / "events", files=2)
@@ -85,13 +110,13 @@ def test_a_failing_metrics_table_is_reported_once_and_the_job_goes_on(monitored,
 def test_monitoring_is_off_without_a_lakehouse_or_when_switched_off(tmp_path, monkeypatch):
     conf = tmp_path / "monitor.yml"
     conf.write_text(f"metrics_table: {tmp_path / 'no-lakehouse' / '_metrics'}\n")
-    monkeypatch.setenv(recording.ENV, str(conf))
-    assert recording.monitor_config() is None
-    monkeypatch.setenv(recording.ENV, "off")
-    assert recording.monitor_config() is None
+    monkeypatch.setenv(monitoring.ENV, str(conf))
+    assert monitoring.monitor_config() is None
+    monkeypatch.setenv(monitoring.ENV, "off")
+    assert monitoring.monitor_config() is None
     conf.write_text(f"metrics_table: {tmp_path / '_metrics'}\nrecord: false\n")
-    monkeypatch.setenv(recording.ENV, str(conf))
-    assert recording.monitor_config() is None
+    monkeypatch.setenv(monitoring.ENV, str(conf))
+    assert monitoring.monitor_config() is None
 
 
 def test_a_failed_run_is_recorded_and_its_error_still_reaches_the_caller(monitored, tmp_path):

@@ -5,7 +5,7 @@ import pytest
 
 from pipeline_opt.app.cli import main
 from pipeline_opt.app.jobs import run_job
-from pipeline_opt.app.recording import monitor_settings
+from pipeline_opt.app.monitoring import monitor_settings
 from pipeline_opt.monitor.controlled import SETTINGS, SettingError, check_value
 from pipeline_opt.monitor.metrics import MetricPoint
 from pipeline_opt.monitor.rollouts import RolloutStateError, Settings

@@ -14,7 +14,7 @@ import numpy as np
 
 from pipeline_opt.app import job as jobs
 from pipeline_opt.app.demo.inputs import DemoInputs
-from pipeline_opt.app.recording import monitoring
+from pipeline_opt.app.monitoring import monitoring
 from pipeline_opt.cache import policies
 from pipeline_opt.delta import open_table, operation_versions
 from pipeline_opt.monitor.ab import Rollout, apply_outcome, bucket, run_rollout

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline_opt.app.job import Context, Param, job
-from pipeline_opt.app.recording import monitor_settings
+from pipeline_opt.app.monitoring import monitor_settings
 from pipeline_opt.delta import check_table_path
 from pipeline_opt.monitor.report import build_report
 from pipeline_opt.monitor.store import read_metrics, summarize

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import getpass
 
-from pipeline_opt.app import recording
+from pipeline_opt.app import monitoring
 from pipeline_opt.app.job import Context, Param, job
 from pipeline_opt.monitor.controlled import SETTINGS, setting
 from pipeline_opt.monitor.rollouts import Settings
@@ -23,9 +23,9 @@ MONITOR = Param("monitor_config", "conf/monitor.yml whose config_store and metri
 def _settings(args) -> Settings:
     if getattr(args, "key", None):
         setting(args.key)  # an unknown key names the known ones before any store is opened
-    config = recording.monitor_settings(args.monitor_config)
-    return Settings(config.config_store, config, recording.CLOCK,
-                    storage_options=recording.location_options(config.config_store))
+    config = monitoring.monitor_settings(args.monitor_config)
+    return Settings(config.config_store, config, monitoring.CLOCK,
+                    storage_options=monitoring.location_options(config.config_store))
 
 
 def _author(args) -> str:
@@ -67,7 +67,7 @@ def start(ctx: Context, args):
 def status(ctx: Context, args):
     settings = _settings(args)
     metrics = settings.config.metrics_table
-    return settings.summary(args.key, read_metrics(metrics, recording.location_options(metrics)))
+    return settings.summary(args.key, read_metrics(metrics, monitoring.location_options(metrics)))
 
 
 @job("rollout promote", "make the candidate the active version now", KEY, REASON, AUTHOR, MONITOR)
