@@ -68,10 +68,14 @@ def _why_not_delta_rs(ref: TableRef, plan: CompactionPlan, ordered: bool) -> Opt
         return "a null partition value cannot be named in delta-rs' partition filters"
     if plan.bytes_to_rewrite > ONE_MACHINE_BYTES:
         return f"more than {ONE_MACHINE_BYTES // 2**30} GiB to rewrite"
-    protocol = open_table(ref.location).protocol()
+    table = open_table(ref.location)
+    protocol = table.protocol()
     extra = set(protocol.writer_features or ()) - DELTA_RS_WRITER_FEATURES
     if extra:
         return f"writer features delta-rs does not keep: {', '.join(sorted(extra))}"
+    # Legacy protocols (writer version 5 or 6) list no features: column mapping shows only in the properties.
+    if (table.metadata().configuration or {}).get("delta.columnMapping.mode", "none") != "none":
+        return "column mapping"
     if protocol.min_writer_version > 7:
         return f"writer version {protocol.min_writer_version}"
     return None

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
+import pipeline_opt.app.jobs  # noqa: F401  (registers the jobs the monitor showcase runs, as the CLI does)
 from pipeline_opt.app.demo import cache, loader, monitor, training
 from pipeline_opt.app.demo.inputs import DemoInputs
 from pipeline_opt.delta import read_snapshot
