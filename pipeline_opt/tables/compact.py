@@ -29,7 +29,7 @@ from pipeline_opt.output import to_jsonable
 from pipeline_opt.spark import scoped_session
 from pipeline_opt.sql import partition_predicate, quote_ident
 from pipeline_opt.tables.checks import warm_up
-from pipeline_opt.tables.inprocess import check_or_undo, engine_for, optimize_partition
+from pipeline_opt.tables.inprocess import Ahead, check_or_undo, engine_for, optimize_partition
 from pipeline_opt.tables.leftovers import uncommitted_files
 from pipeline_opt.tables.options import CompactOptions
 from pipeline_opt.tables.plan import CompactionPlan, PartitionPlan, plan_compaction
@@ -236,8 +236,8 @@ def _run_batch(session, ref, kind, batch, plan, options, conflicts, tag, progres
         started = time.time()
         try:
             progress(f"{tag}: {kind} {len(batch)} partition(s), attempt {attempt}")
-            result = (_optimize(session, ref, kind, batch, plan, options) if engine == "spark"
-                      else _optimize_in_process(ref, batch[0], plan))
+            result, ahead = ((_optimize(session, ref, kind, batch, plan, options), None) if engine == "spark"
+                             else _optimize_in_process(ref, batch[0], plan, options.verify))
         except Exception as e:  # noqa: BLE001 — only Delta's concurrency conflicts are retried
             conflict = _conflict_kind(e)
             if conflict is None:
@@ -256,7 +256,7 @@ def _run_batch(session, ref, kind, batch, plan, options, conflicts, tag, progres
             # snapshot from the log); ``where`` serves only where the log cannot be matched file by file.
             result.verification = (check_or_restore(session, ref, result.version - 1, result.version,
                                                     _where(plan, batch, options), touched=True)
-                                   if engine == "spark" else check_or_undo(session, ref, result.version))
+                                   if engine == "spark" else check_or_undo(session, ref, result.version, ahead))
             result.verify_seconds = time.monotonic() - t_verify
             progress(f"{tag}: verified version {result.version} against {result.version - 1}")
         result.seconds = time.monotonic() - t0
@@ -309,10 +309,12 @@ def _optimize(session, ref: TableRef, kind: BatchKind, batch: list[PartitionPlan
                        int(metrics["filesRemoved"]["totalSize"] or 0), int(metrics["filesAdded"]["totalSize"] or 0))
 
 
-def _optimize_in_process(ref: TableRef, part: PartitionPlan, plan: CompactionPlan) -> BatchResult:
-    commit = optimize_partition(ref.location, part, plan.target, f"pipeline_opt-compact-{uuid.uuid4()}")
+def _optimize_in_process(ref: TableRef, part: PartitionPlan, plan: CompactionPlan, verify: bool
+                         ) -> tuple[BatchResult, Optional[Ahead]]:
+    commit = optimize_partition(ref.location, part, plan.target, f"pipeline_opt-compact-{uuid.uuid4()}",
+                                fingerprint_ahead=verify)
     return BatchResult([], commit.version, commit.files_removed, commit.files_added, commit.bytes_removed,
-                       commit.bytes_added)
+                       commit.bytes_added), commit.ahead
 
 
 def _where(plan: CompactionPlan, batch: list[PartitionPlan], options: CompactOptions) -> Optional[str]:

@@ -17,8 +17,11 @@ between the window floor and the target may be packed too; the plan still decide
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
+
+import numpy as np
 
 from pipeline_opt.delta import TableRef, read_snapshot
 from pipeline_opt.delta.table import open_table
@@ -36,6 +39,16 @@ DELTA_RS_WRITER_FEATURES = frozenset({"appendOnly", "invariants", "checkConstrai
                                       "timestampNtz", "changeDataFeed", "generatedColumns"})
 
 
+@dataclass(frozen=True)
+class Ahead:
+    """The fingerprint of the files delta-rs was expected to remove, taken while it rewrote them: usable when the
+    commit removed exactly ``paths`` and landed right after ``version`` (no rival commit between)."""
+
+    version: int
+    paths: frozenset
+    fingerprint: Future
+
+
 @dataclass
 class Commit:
     version: Optional[int]  # None: delta-rs found nothing to rewrite
@@ -43,6 +56,7 @@ class Commit:
     files_added: int
     bytes_removed: int
     bytes_added: int
+    ahead: Optional[Ahead] = None
 
 
 def engine_for(requested: str, ref: TableRef, plan: CompactionPlan, *, ordered: bool) -> tuple[str, str]:
@@ -81,10 +95,14 @@ def _why_not_delta_rs(ref: TableRef, plan: CompactionPlan, ordered: bool) -> Opt
     return None
 
 
-def optimize_partition(location: str, part: PartitionPlan, target: int, run_id: str) -> Commit:
-    """One delta-rs OPTIMIZE commit of the partition ``part`` (the whole table when it has no partition values)."""
+def optimize_partition(location: str, part: PartitionPlan, target: int, run_id: str, *,
+                       fingerprint_ahead: bool = False) -> Commit:
+    """One delta-rs OPTIMIZE commit of the partition ``part`` (the whole table when it has no partition values).
+    ``fingerprint_ahead``: meanwhile, fingerprint the files it is expected to remove (delta-rs releases the GIL while
+    it rewrites, so the verification's first half overlaps the rewrite)."""
     from deltalake import CommitProperties, WriterProperties
 
+    ahead = _fingerprint_ahead(location, part, target) if fingerprint_ahead else None
     table = open_table(location)
     filters = [(column, "=", value) for column, value in part.values.items()] or None
     # Snappy, as Spark writes Delta by default (delta-rs' default is ZSTD): the files read alike whichever engine wrote.
@@ -93,16 +111,29 @@ def optimize_partition(location: str, part: PartitionPlan, target: int, run_id: 
                                      commit_properties=CommitProperties(custom_metadata={"userMetadata": run_id}))
     removed, added = int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"])
     version = table.version() if removed else None
-    return Commit(version, removed, added, _total(metrics["filesRemoved"]), _total(metrics["filesAdded"]))
+    return Commit(version, removed, added, _total(metrics["filesRemoved"]), _total(metrics["filesAdded"]), ahead)
+
+
+def _fingerprint_ahead(location: str, part: PartitionPlan, target: int) -> Ahead:
+    """Start fingerprinting the partition's files below ``target``: the files delta-rs' OPTIMIZE bins."""
+    snap = read_snapshot(location)
+    key = tuple(part.values.get(c) for c in snap.partition_columns)
+    indexes = snap.groups.get(key, np.zeros(0, np.int64)) if snap.partition_columns else np.arange(len(snap.paths))
+    paths = [snap.paths[i] for i in indexes if snap.sizes[i] < target]
+    pool = ThreadPoolExecutor(1, thread_name_prefix="pipeline_opt-fingerprint-ahead")
+    future = pool.submit(arrow_fingerprint, snap, paths)
+    pool.shutdown(wait=False)  # the fingerprint runs on; its future is waited for by the verification
+    return Ahead(snap.version, frozenset(paths), future)
 
 
 def _total(stats) -> int:
     return int((json.loads(stats) if isinstance(stats, str) else stats or {}).get("totalSize") or 0)
 
 
-def verify_commit(location: str, version: int) -> VerifyResult:
+def verify_commit(location: str, version: int, ahead: Optional[Ahead] = None) -> VerifyResult:
     """The suite's verdict on the rewrite commit ``version``, from Arrow fingerprints of the files it touched (of the
-    whole versions where the log cannot be matched file by file)."""
+    whole versions where the log cannot be matched file by file); ``ahead``, where it matches the commit, stands for
+    the removed files' fingerprint."""
     before, after = read_snapshot(location, version - 1), read_snapshot(location, version)
     try:
         scope = touched_files(location, version)
@@ -114,7 +145,9 @@ def verify_commit(location: str, version: int) -> VerifyResult:
                                 [f"delta log check failed: {p}" for p in scope.problems], engine="delta_log",
                                 scope="touched")
         removed, added, kind = list(scope.removed), list(scope.added), "touched"
-    expected, actual = arrow_fingerprint(before, removed), arrow_fingerprint(after, added)
+    early = ahead is not None and ahead.version == version - 1 and kind == "touched" and ahead.paths == set(removed)
+    expected = ahead.fingerprint.result() if early and ahead else arrow_fingerprint(before, removed)
+    actual = arrow_fingerprint(after, added)
     if (expected.rows, expected.row_checksum) != (actual.rows, actual.row_checksum):  # name the changed columns
         expected = arrow_fingerprint(before, removed, column_checksums=True)
         actual = arrow_fingerprint(after, added, column_checksums=True)
@@ -122,10 +155,10 @@ def verify_commit(location: str, version: int) -> VerifyResult:
     return VerifyResult(location, version - 1, version, not failures, checks, failures, engine=engine, scope=kind)
 
 
-def check_or_undo(spark, ref: TableRef, version: int) -> VerifyResult:
+def check_or_undo(spark, ref: TableRef, version: int, ahead: Optional[Ahead] = None) -> VerifyResult:
     """Verify the commit ``version``; on a mismatch undo it and raise ``VerificationError``. ``spark`` (a session,
     or a function that starts one) serves only an undo that cannot be one reversing commit."""
-    result = verify_commit(ref.location, version)
+    result = verify_commit(ref.location, version, ahead)
     if result.ok:
         return result
     method = "restore" if result.engine == "delta_log" else "auto"

@@ -157,3 +157,33 @@ def test_both_hashers_see_equal_rows_alike_and_any_change(tmp_path, monkeypatch,
     assert duplicated[:2] != base[:2]
     swapped = rows.set_column(0, "id", pa.array([1, 0] + list(range(2, n))))  # two ids trade rows
     assert fingerprint_of(swapped, "swapped", 4)[1] != base[1]
+
+
+def test_the_removed_files_fingerprinted_during_the_rewrite_stand_in_only_when_they_match(tmp_path):
+    """delta-rs rewrites while the files it bins are fingerprinted beside it; the verification uses that fingerprint
+    only for a commit that removed exactly those files right after the version they were read at, and one that
+    disagrees with the added files is never the verdict: the second pass reads the removed files again."""
+    from concurrent.futures import Future
+
+    import numpy as np
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from pipeline_opt.tables.inprocess import Ahead, optimize_partition
+    from pipeline_opt.tables.verify import touched_files
+
+    path = str(tmp_path / "t")
+    for i in range(6):
+        write_deltalake(path, pa.table({"id": np.arange(300) + 300 * i, "g": ["a", "b", "c"] * 100}), mode="append",
+                        partition_by=["g"])
+    part = next(p for p in plan_compaction(path, WINDOW).to_rewrite if p.values == {"g": "b"})
+    commit = optimize_partition(path, part, 64 * 2**20, "run-1", fingerprint_ahead=True)
+    assert commit.ahead is not None and commit.ahead.version == commit.version - 1
+    assert commit.ahead.paths == set(touched_files(path, commit.version).removed)  # the prediction held
+    assert verify_commit(path, commit.version, commit.ahead).ok
+    wrong: Future = Future()
+    wrong.set_result(arrow_fingerprint(read_snapshot(path, 0), read_snapshot(path, 0).paths))  # other rows
+    for stale in (Ahead(commit.ahead.version - 1, commit.ahead.paths, wrong),   # read at another version
+                  Ahead(commit.ahead.version, frozenset(list(commit.ahead.paths)[1:]), wrong),  # other files
+                  Ahead(commit.ahead.version, commit.ahead.paths, wrong)):  # matching, but it disagrees
+        assert verify_commit(path, commit.version, stale).ok  # the removed files are read again: the right verdict
