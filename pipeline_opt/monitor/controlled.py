@@ -65,6 +65,16 @@ def _workers(text: Any) -> str:
     return str(value)
 
 
+def _prefetch(text: Any) -> str:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise SettingError(f"{text!r} is not a whole number of batches") from None
+    if not 1 <= value <= 1024:
+        raise SettingError(f"{value} batches read ahead: must be 1 to 1024")
+    return str(value)
+
+
 # judging metrics where more is better; for the others (latency, memory, files written) less is
 HIGHER_IS_BETTER = frozenset({"cache.hit_rate", "cache.byte_hit_rate", "fact.kept_bytes", "throughput.rows_per_s",
                               "throughput.tokens_per_s", "fact.share_inside_after"})
@@ -102,6 +112,8 @@ SETTINGS = {s.key: s for s in (
                {"memory-plan": "budget_gib", "train": "budget_gib"}, _budget_gib,
                ("memory.gpu_peak_bytes", "fact.chosen.peak_bytes")),
     Controlled("loader.workers", "loader worker processes", {"stream": "workers"}, _workers,
+               ("throughput.rows_per_s",)),
+    Controlled("loader.prefetch", "loader batches read ahead", {"stream": "prefetch"}, _prefetch,
                ("throughput.rows_per_s",)),
 )}
 

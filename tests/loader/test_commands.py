@@ -12,6 +12,11 @@ def test_stream_json(dv_table, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["rows_delivered"] == out["total_rows"] == len(expected)
     assert out["batches_delivered"] == out["batches_per_rank"]
+    # the read-ahead the loader.prefetch setting controls: same rows whatever its depth
+    assert main(["stream", str(path), "--shuffle", "--batch-size", "128", "--prefetch", "7", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows_delivered"] == len(expected)
+    assert main(["stream", str(path), "--prefetch", "0"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
 def test_stream_unknown_column_exits_2(dv_table, capsys):

@@ -17,7 +17,8 @@ def test_an_unknown_key_names_the_valid_ones_and_a_bad_value_is_refused_before_t
     with pytest.raises(SettingError, match="known: cache.budget, cache.policy"):
         settings.start("compaction.nope", "1GB", "me", "")
     for key, bad in (("cache.policy", "fancy"), ("compaction.target_file_size", "big"),
-                     ("training.plan", "fp32+none"), ("loader.workers", "-1"), ("training.budget_gib", "0")):
+                     ("training.plan", "fp32+none"), ("loader.workers", "-1"), ("training.budget_gib", "0"),
+                     ("loader.prefetch", "0")):
         with pytest.raises(SettingError, match=key):
             settings.start(key, bad, "me", "")
     assert not root.exists()  # nothing was written for any of them
@@ -26,7 +27,7 @@ def test_an_unknown_key_names_the_valid_ones_and_a_bad_value_is_refused_before_t
     assert len(err) == 1 and "cache policy 'fancy' is not one of" in err[0]
     assert check_value("training.plan", " bf16+full+adamw ") == "bf16+full+adamw"
     assert set(SETTINGS) >= {"compaction.target_file_size", "cache.policy", "cache.budget", "training.plan",
-                             "training.budget_gib", "loader.workers"}
+                             "training.budget_gib", "loader.workers", "loader.prefetch"}
 
 
 def _conf(tmp_path):

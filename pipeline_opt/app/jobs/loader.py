@@ -20,6 +20,7 @@ from pipeline_opt.storage import for_engine
      Param("seed", "shuffle seed", int, default=0),
      Param("version", "table version (default latest)", count),
      Param("workers", "worker processes", count, default=0),
+     Param("prefetch", "batches read ahead (with workers: rounded up to whole windows)", positive_int, default=2),
      Param("rank", "this process's rank", int, default=0),
      Param("world_size", "ranks in all", int, default=1),
      Param("drop_last", "drop the uneven tail instead of padding", flag=True),
@@ -32,7 +33,7 @@ def stream(ctx: Context, args) -> dict:
     ds = DeltaDataset(path, columns=args.columns or None, batch_size=args.batch_size, shuffle=args.shuffle,
                       seed=args.seed, version=args.version, rank=args.rank, world_size=args.world_size,
                       drop_last=args.drop_last, storage_options=storage_options(path))
-    loader = DeltaLoader(ds, num_workers=args.workers)
+    loader = DeltaLoader(ds, num_workers=args.workers, prefetch_batches=args.prefetch)
     rows = batches = 0
     first = None
     for batch in loader:
