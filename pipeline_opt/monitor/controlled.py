@@ -55,24 +55,23 @@ def _budget_gib(text: Any) -> str:
     return f"{value:g}"
 
 
-def _workers(text: Any) -> str:
+def _whole(text: Any, what: str, low: int, high: int) -> str:
+    """``text`` as a whole number of ``what`` from ``low`` to ``high``, in canonical text."""
     try:
         value = int(str(text).strip())
     except ValueError:
-        raise SettingError(f"{text!r} is not a whole number of workers") from None
-    if not 0 <= value <= 64:
-        raise SettingError(f"{value} workers: must be 0 to 64")
+        raise SettingError(f"{text!r} is not a whole number of {what}") from None
+    if not low <= value <= high:
+        raise SettingError(f"{value} {what}: must be {low} to {high}")
     return str(value)
+
+
+def _workers(text: Any) -> str:
+    return _whole(text, "workers", 0, 64)
 
 
 def _prefetch(text: Any) -> str:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise SettingError(f"{text!r} is not a whole number of batches") from None
-    if not 1 <= value <= 1024:
-        raise SettingError(f"{value} batches read ahead: must be 1 to 1024")
-    return str(value)
+    return _whole(text, "batches read ahead", 1, 1024)
 
 
 # judging metrics where more is better; for the others (latency, memory, files written) less is
