@@ -64,6 +64,14 @@ class Source:
     def expected(self, pos: int) -> float:
         return self.base_time + (pos - self.base_pos) / self.rate
 
+    def next_from(self, pos: int) -> float:
+        """Expected tick of the first position from ``pos`` on (in one key's chain) that the cursor has not
+        passed; ``INF`` when none is left."""
+        cursor, nxt = self.cursor, self.nxt
+        while 0 <= pos < cursor:
+            pos = nxt[pos]
+        return self.base_time + (pos - self.base_pos) / self.rate if pos >= 0 else INF
+
 
 class KnownFuture:
     def __init__(self) -> None:
@@ -186,16 +194,39 @@ class KnownFuture:
                 self.unannounced += 1
                 self.now_next = INF if pos < 0 else s.expected(pos)
                 return False
-        else:
-            s, pos = self._nearest(key, entry)
-            if s is None:
-                self.unannounced += 1
-                self.now_next = self.next_use(key)
-                return False
-        self._consume(s, key, pos, now)
+            self.now_next = s.next_from(self._consume(s, key, pos, now))
+            return True
+        return self._match_among(key, entry, now)
+
+    def _match_among(self, key: Hashable, entry: list, now: int) -> bool:
+        """``on_request`` of a key that several sources announce: consumes the pending position nearest its
+        source's cursor (at most ``MATCH_AHEAD`` away) and sets ``now_next`` in the same pass over the sources
+        (a match moves only its own source, so the others' next uses are read before it)."""
+        best, best_pos, best_ahead = None, -1, MATCH_AHEAD + 1
+        others = INF  # the earliest next use among the sources not matched
+        for s in list(entry):  # a copy: dropping dead positions may remove a source from the entry
+            pos = s.head[key]
+            if pos < s.cursor - MATCH_AHEAD:
+                pos = self._drop_dead(s, key, pos)
+                if pos < 0:
+                    continue
+            ahead = pos - s.cursor
+            if ahead < best_ahead:
+                if best is not None:  # displaced: one of the others now
+                    others = min(others, best.next_from(best_pos))
+                best, best_pos, best_ahead = s, pos, ahead
+            else:
+                others = min(others, s.next_from(pos))
+        if best is None:
+            self.unannounced += 1
+            self.now_next = others
+            return False
+        self.now_next = min(others, best.next_from(self._consume(best, key, best_pos, now)))
         return True
 
-    def _consume(self, s: Source, key: Hashable, pos: int, now: int) -> None:
+    def _consume(self, s: Source, key: Hashable, pos: int, now: int) -> int:
+        """``s``'s position ``pos`` of ``key`` was requested now; returns the key's next position in ``s`` (-1 for
+        none)."""
         after = s.nxt[pos]
         if after < 0:
             self._forget(s, key)
@@ -208,13 +239,7 @@ class KnownFuture:
             s.started = True
             s.base_time, s.base_pos, s.cursor = now, pos, pos + 1
         self.matched += 1
-        entry = self.where.get(key)
-        if entry is None:
-            self.now_next = INF
-        elif len(entry) == 1 and entry[0] is s and after >= s.cursor:
-            self.now_next = s.base_time + (after - s.base_pos) / s.rate
-        else:
-            self.now_next = self.next_use(key)
+        return after
 
     def _forget(self, s: Source, key: Hashable) -> None:
         """``s`` has no pending position of ``key`` left."""
@@ -236,21 +261,6 @@ class KnownFuture:
         else:
             s.head[key] = pos
         return pos
-
-    def _nearest(self, key: Hashable, entry: list) -> tuple:
-        """(source, position) of the pending position nearest its source's cursor (at most ``MATCH_AHEAD`` away),
-        or (None, -1)."""
-        best, best_pos, best_ahead = None, -1, MATCH_AHEAD + 1
-        for s in list(entry):
-            pos = s.head[key]
-            if pos < s.cursor - MATCH_AHEAD:
-                pos = self._drop_dead(s, key, pos)
-                if pos < 0:
-                    continue
-            ahead = pos - s.cursor
-            if ahead < best_ahead:
-                best, best_pos, best_ahead = s, pos, ahead
-        return best, best_pos
 
     def _pace(self, s: Source, pace: float) -> None:
         """Fold one observed pace (positions advanced per tick since the source's last match) into its rate."""

@@ -16,8 +16,8 @@ shadow) and ``shrink()`` restores the bound; ties among ``INF`` objects evict th
 """
 from __future__ import annotations
 
-import heapq
 from collections import OrderedDict
+from heapq import heapify, heappop, heappush
 from typing import Hashable, Iterable, Optional
 
 from pipeline_opt.cache.future import INF, KnownFuture
@@ -70,14 +70,14 @@ class KnownFutureEviction(CachePolicy):
         self.seq = seq = self.seq + 1
         m[2], m[3], m[4] = p, seq, self.future.version
         heap = self.heap
-        heapq.heappush(heap, (-p, -seq, key))
+        heappush(heap, (-p, -seq, key))
         if compact and len(heap) > 2 * len(self.meta) + 64:
             self._compact()
 
     def _compact(self) -> None:
         """Drop stale heap entries: the heap stays O(cached objects)."""
         self.heap = [(-m[2], -m[3], k) for k, m in self.meta.items()]
-        heapq.heapify(self.heap)
+        heapify(self.heap)
 
     def refresh(self) -> None:
         """Re-evaluate the priorities of every cached key, and rebuild the heap from them (one heapify)."""
@@ -102,13 +102,13 @@ class KnownFutureEviction(CachePolicy):
             gap = now - m[0]
             m[0] = now
             m[1] = gap
-            if t == INF:
+            if t == INF:  # unannounced: it recurs with its last gap (``priority``'s first estimate, written out)
                 self._learn_gap(key, gap)
-                t = self.priority(key, now, now, gap, t)
+                t = now + gap if gap > 0 else self.priority(key, now, now, gap, t)
             self.seq = seq = self.seq + 1
             m[2], m[3], m[4] = t, seq, future.version
             heap = self.heap
-            heapq.heappush(heap, (-t, -seq, key))
+            heappush(heap, (-t, -seq, key))
             if len(heap) > 2 * len(self.meta) + 64:
                 self._compact()
             return True
@@ -132,7 +132,7 @@ class KnownFutureEviction(CachePolicy):
         self.seq = seq = self.seq + 1
         self.meta[key] = [now, gap, t, seq, future.version]
         self.used_bytes += charge
-        heapq.heappush(self.heap, (-t, -seq, key))
+        heappush(self.heap, (-t, -seq, key))
         return False
 
     def _learn_gap(self, key: Hashable, gap: int) -> None:
@@ -152,9 +152,9 @@ class KnownFutureEviction(CachePolicy):
             top = self._top()
             if top is None or top[0] <= p:
                 for v in victims:  # bypass: put the candidates back as they were
-                    heapq.heappush(self.heap, v)
+                    heappush(self.heap, v)
                 return False
-            v = heapq.heappop(self.heap)
+            v = heappop(self.heap)
             victims.append(v)
             # an evicted key is remembered (its gap): count that ghost entry against what the eviction frees
             freed += self.resident[v[2]] + self.entry_overhead - self.ghost_overhead
@@ -171,13 +171,13 @@ class KnownFutureEviction(CachePolicy):
             neg_p, neg_seq, key = heap[0]
             m = meta.get(key)
             if m is None or m[3] != -neg_seq:
-                heapq.heappop(heap)
+                heappop(heap)
                 continue
             if m[4] != version and revisits < REVISIT:
                 fresh = self.priority(key, self.future.clock, m[0], m[1])
                 revisits += 1
                 if fresh < -neg_p:  # needed sooner than when it was queued: queue it again
-                    heapq.heappop(heap)
+                    heappop(heap)
                     self._push(key, m, fresh, compact=False)  # victims chosen so far are still in ``meta``
                     continue
                 m[4] = version  # no sooner: still the furthest-needed
@@ -214,7 +214,7 @@ class KnownFutureEviction(CachePolicy):
         while self.used_bytes > self.capacity_bytes and self.resident:
             top = self._top()
             assert top is not None  # cached keys always have a valid heap entry
-            heapq.heappop(self.heap)
+            heappop(self.heap)
             self._evict(top[1])
 
     def seed(self, residents: Iterable[tuple]) -> None:
