@@ -5,9 +5,10 @@ during training does not change what an epoch reads; each epoch, every live row 
 ranks × workers (plus ``padded_rows`` repeats when ``drop_last=False``); every rank yields ``len(dataset)`` batches;
 batch contents are a pure function of (snapshot, seed, epoch, rank, batch number), independent of worker count.
 Worker ``i`` of ``n`` reads a contiguous run of the rank's windows, so no two workers decode the same rows. Under a
-``DeltaLoader`` with workers, a worker gathers each window into shared memory and the window leaves packed, whole
-(``shared.py``); the loader unpacks it and cuts its batches, so callers see the same dicts either way. Workers take
-the epoch and resume point from the loader's ``EpochControl`` when it has one, so persistent workers follow epochs.
+``DeltaLoader`` with workers, a worker gathers each window into shared memory (a slot of the loader's
+``SegmentPool`` when one is free) and the window leaves packed, whole (``shared.py``); the loader unpacks it and cuts
+its batches, so callers see the same dicts either way. Workers take the epoch and resume point from the loader's
+``EpochControl`` when it has one, so persistent workers follow epochs.
 In process, windows are gathered into blocks of a ``BlockPool`` that are reused once no batch refers to them.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline_opt.delta.snapshot import Snapshot, read_snapshot
-from pipeline_opt.loader.blocks import BlockPool, PooledWindow, Scratch
+from pipeline_opt.loader.blocks import BlockPool, PooledWindow, Scratch, column_layout
 from pipeline_opt.loader.errors import LoaderError
 from pipeline_opt.loader.plan import RankPlan, plan_rank
 from pipeline_opt.loader.prefetch import produce
@@ -86,6 +87,7 @@ class DeltaDataset(IterableDataset):
         self._tag_positions = False
         self._pack = False  # set by a DeltaLoader with workers: windows leave a worker packed in shared memory
         self._control = None  # the DeltaLoader's EpochControl: what its workers read the epoch and resume from
+        self._segments = None  # the DeltaLoader's SegmentPool: the shared memory its workers gather windows into
         self._blocks = BlockPool()
         self._pin(version)
 
@@ -149,7 +151,7 @@ class DeltaDataset(IterableDataset):
         pack = self._pack and info is not None
         # a producer thread decodes and shuffles the next windows while this generator cuts the current one into
         # batches (Arrow and NumPy release the GIL); the queue bounds memory at PREFETCH_WINDOWS + 1 windows
-        prepared = self._prepared(reader, plan, windows, pack)
+        prepared = self._prepared(reader, plan, windows, pack, worker)
         for (window, first), (arrays, shared) in zip(mine, produce(prepared, PREFETCH_WINDOWS)):
             if shared is not None:
                 yield self._packed(arrays, shared, plan.windows[window], first)
@@ -174,15 +176,29 @@ class DeltaDataset(IterableDataset):
         cache.announce(f"{self.snapshot.uri}@{self.version}:seed{self.seed}:rank{self.rank}/{self.world_size}:"
                        f"worker{worker}/{workers}", [self.snapshot.file_uri(files[f]) for f in order])
 
-    def _prepared(self, reader: WindowReader, plan: RankPlan, windows: list, pack: bool):
+    def _prepared(self, reader: WindowReader, plan: RankPlan, windows: list, pack: bool, worker: int):
         """(column arrays, shared block or None) of each window's live rows, shuffled when ``shuffle`` is on."""
         scratch = Scratch()
         for window, (table, rows) in zip(windows, reader.stream(windows)):
             perm = window_permutation(len(rows), self.seed, plan.epoch, self.rank, window.index, self.shuffle)
-            dtypes = {f.name: tensor_dtype(f.type) for f in table.schema if not is_list_type(f.type)}
-            shared = SharedWindow(dtypes, len(rows)) if pack else None
+            dtypes = self._tensor_dtypes(table.schema)
+            shared = SharedWindow(dtypes, len(rows), self._segments, worker) if pack else None
             block = shared or PooledWindow(dtypes, len(rows), self._blocks)
-            yield window_arrays(table, rows, self.fill_nulls, block.out, order=perm, scratch=scratch), shared
+            try:
+                arrays = window_arrays(table, rows, self.fill_nulls, block.out, order=perm, scratch=scratch)
+            finally:
+                if shared is not None:
+                    shared.written()
+            yield arrays, shared
+
+    @staticmethod
+    def _tensor_dtypes(schema: pa.Schema) -> dict:
+        return {f.name: tensor_dtype(f.type) for f in schema if not is_list_type(f.type)}
+
+    def window_bytes(self) -> int:
+        """Bytes of the tensor columns of a full window (what one shared-memory slot must hold)."""
+        fields = [self.snapshot.schema.field(c) for c in self.columns]
+        return column_layout(self._tensor_dtypes(pa.schema(fields)), self.window_rows)[1]
 
     def _batches(self, arrays: dict, window, first: int):
         for b in range(first, window.batches):

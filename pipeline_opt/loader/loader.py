@@ -8,6 +8,8 @@ iteration yields exactly the remaining batches of that epoch, with any ``num_wor
 iterates, a reader lease beside the table (``lease=True``) keeps our VACUUM from deleting the pinned version's files.
 With ``persistent_workers=True`` the workers start once and serve every later epoch (the epoch and resume point
 reach them through an ``EpochControl``); re-pinning another version in ``load_state_dict`` starts fresh ones.
+Workers gather windows into the slots of a ``SegmentPool`` made with them; the loader hands a slot back once no
+batch of its window is referenced, so the same shared memory carries window after window, epoch after epoch.
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ import sys
 from typing import Optional
 
 from pipeline_opt.loader.control import EpochControl
-from pipeline_opt.loader.dataset import POSITION_KEY, WINDOW_KEY, DeltaDataset
+from pipeline_opt.loader.dataset import POSITION_KEY, PREFETCH_WINDOWS, WINDOW_KEY, DeltaDataset
 from pipeline_opt.loader.errors import LoaderError
 from pipeline_opt.loader.lease import ReaderLease
+from pipeline_opt.loader.segments import SegmentPool
 from pipeline_opt.loader.shared import cut, unpack
 from pipeline_opt.loader.source import STAT_NAMES
 from pipeline_opt.loader.state import check_state, make_state, resume_progress
@@ -51,7 +54,8 @@ class DeltaLoader:
         self._epoch = dataset.epoch
         self._stats = None
         self.persistent_workers = bool(persistent_workers) and num_workers > 0
-        self._workers: Optional[tuple] = None  # (torch DataLoader or None, EpochControl or None), kept if persistent
+        # (torch DataLoader or None, EpochControl or None, SegmentPool or None), kept if persistent
+        self._workers: Optional[tuple] = None
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -61,12 +65,26 @@ class DeltaLoader:
 
         kwargs = {}
         if self.num_workers:
-            per_window = max(self.dataset.window_rows // self.dataset.batch_size, 1)
-            kwargs = {"prefetch_factor": -(-self.prefetch_batches // per_window),
+            kwargs = {"prefetch_factor": self._prefetch_windows(),
                       "multiprocessing_context": self.multiprocessing_context, "timeout": self.timeout,
                       "worker_init_fn": _ignore_interrupts, "persistent_workers": self.persistent_workers}
         return DataLoader(self.dataset, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory,
                           **kwargs)
+
+    def _prefetch_windows(self) -> int:
+        """Windows handed over ahead per worker: ``prefetch_batches`` rounded up to whole windows."""
+        return -(-self.prefetch_batches // max(self.dataset.window_rows // self.dataset.batch_size, 1))
+
+    def _segments(self, context) -> Optional[SegmentPool]:
+        """The workers' shared-memory slots: enough for the windows one worker has in flight (queued in its read-ahead,
+        being gathered, handed to torch, being cut here, and the one whose last batch the caller still holds), and
+        one to spare. None in process, and under ``pin_memory``, where torch's pinning thread copies each window's
+        block. Slots no window needs cost no memory: a page of shared memory is allocated when first written."""
+        nbytes = self.dataset.window_bytes()
+        if not self.num_workers or self.pin_memory or not nbytes:
+            return None
+        slots = PREFETCH_WINDOWS + 1 + self._prefetch_windows() + 2 + 1
+        return SegmentPool(context, self.num_workers, slots, nbytes)
 
     def _items(self):
         """This iteration's batches (in process) or packed windows (workers). The counters and the epoch control
@@ -77,11 +95,13 @@ class DeltaLoader:
             self._stats = context.Array("q", len(STAT_NAMES))
             control = EpochControl(context, len(ds.plan().windows)) if self.num_workers else None
             torch_loader = self._torch_loader() if self.num_workers or self.pin_memory else None
-            self._workers = (torch_loader, control)
+            self._workers = (torch_loader, control, self._segments(context))
         else:
             self._stats[:] = [0] * len(STAT_NAMES)
-        torch_loader, control = self._workers
-        ds.source.shared, ds._control = self._stats, control
+            if self._workers[2] is not None:
+                self._workers[2].reclaim()
+        torch_loader, control, segments = self._workers
+        ds.source.shared, ds._control, ds._segments = self._stats, control, segments
         if control is not None:
             control.publish(ds.epoch, ds._resume)
         if torch_loader is None:  # the same batches, without torch's per-batch wrapping
@@ -90,10 +110,13 @@ class DeltaLoader:
 
     def _delivered(self, items):
         """(window, batch number, batch) of each item: a packed window is unpacked and cut into its batches."""
+        pool = self._workers[2] if self._workers is not None else None
         for item in items:
             if WINDOW_KEY in item:
+                if pool is not None:  # a slot whose batches were all dropped can take the next window
+                    pool.hand_back()
                 window, first, rows = (int(v) for v in item.pop(WINDOW_KEY))
-                for k, batch in enumerate(cut(unpack(item), rows, self.dataset.batch_size)):
+                for k, batch in enumerate(cut(unpack(item, pool), rows, self.dataset.batch_size)):
                     yield window, first + k, batch
             else:
                 window, index = (int(v) for v in item.pop(POSITION_KEY))
@@ -113,7 +136,8 @@ class DeltaLoader:
                     lease.renew()
                 yield batch
         finally:
-            ds._tag_positions, ds._pack, ds._resume, ds.source.shared, ds._control = False, False, None, None, None
+            ds._tag_positions, ds._pack, ds._resume, ds.source.shared = False, False, None, None
+            ds._control = ds._segments = None
             ds.source.flush_stats()
             if lease is not None:
                 lease.release()
