@@ -7,8 +7,9 @@ Run: .venv/bin/python benchmarks/compaction.py [--scale 1] [--files 2000] [--day
 
 1. TPC-H lineitem (tpchgen-cli, ``--scale``) as a Delta table of ``--files`` tiny files; identical copies
    compacted by plain ``OPTIMIZE`` (OSS defaults), ours verified, ours with ``verify=False``, ours verified with the
-   in-process engine (delta-rs rewrite, Arrow verification; ``--compactors`` picks a subset) and delta-rs (128 MiB
-   target, as the anchor ``shared/anchors/compaction_anchor.py``), in that order: wall time (ours: also its
+   in-process engine (delta-rs rewrite, Arrow verification), ours verified and Z-ordered by the keys the partitioning
+   advisor picks from the TPC-H queries' filters (``ours_advised``; ``--compactors`` picks a subset) and delta-rs
+   (128 MiB target, as the anchor ``shared/anchors/compaction_anchor.py``), in that order: wall time (ours: also its
    verification seconds and the ratios to plain OPTIMIZE), peak driver memory per run (the Python process' and the
    JVM's peak RSS, ``VmHWM`` reset before each run, plus ``getrusage``'s lifetime peak), files, share of bytes in
    the 16 MB – 1 GB window; Spark TPC-H Q1 and Q6 (median of ``--repeats``) on the tiny table and on each result.
@@ -17,6 +18,8 @@ Run: .venv/bin/python benchmarks/compaction.py [--scale 1] [--files 2000] [--day
    delta-rs' 100 MiB / 1 GiB targets — is multiplied by ``--scale``, so a small run stays in the same regime.
    Our runs skip verification here (it reads, never writes, so it cannot change bytes rewritten).
 3. Health scan of a 100,000-file log (no data files) vs merely reading its add actions with deltalake.
+4. ``--only queries``: Q1/Q6 again (median of ``--repeats``, the tables taking turns) on the tables the last
+   compaction run of that ``--work`` left, without rewriting them: more repeats where one compaction run had few.
 """
 from __future__ import annotations
 
@@ -42,11 +45,13 @@ sys.path.insert(0, str(ROOT))
 from deltalake import DeltaTable, write_deltalake  # noqa: E402
 from deltalake.transaction import AddAction  # noqa: E402
 
+from pipeline_opt.app.demo.maintenance import TPCH_LINEITEM_PREDICATES  # noqa: E402
 from pipeline_opt.app.demo.queries import Q1, Q6  # noqa: E402  (the demo times the same two queries)
 from pipeline_opt.spark import get_spark  # noqa: E402
 from pipeline_opt.tables.compact import compact_table  # noqa: E402
 from pipeline_opt.tables.health import table_health  # noqa: E402
 from pipeline_opt.tables.options import CompactOptions  # noqa: E402
+from pipeline_opt.tables.partitioning import advise  # noqa: E402
 from pipeline_opt.tables.settings import Window  # noqa: E402
 from tests.harness.synthetic_log import write_synthetic_log  # noqa: E402
 
@@ -146,9 +151,27 @@ def query_seconds(spark, paths: dict[str, Path], repeats: int) -> dict[str, dict
     return {name: {q: round(statistics.median(times[(name, q)]), 3) for q in ("q1", "q6")} for name in paths}
 
 
-COMPACTORS = ("plain", "ours", "ours_unverified", "ours_inprocess", "deltars")
-# ours with each engine: Spark's OPTIMIZE (the default) or delta-rs in this process ("ours_inprocess", verified).
-OURS = {"ours": ("spark", True), "ours_unverified": ("spark", False), "ours_inprocess": ("delta-rs", True)}
+COMPACTORS = ("plain", "ours", "ours_unverified", "ours_inprocess", "ours_advised", "deltars")
+# ours with each engine: Spark's OPTIMIZE (the default) or delta-rs in this process ("ours_inprocess", verified);
+# "ours_advised" also Z-orders the rewrite by the clustering keys the partitioning advisor picks from the WHERE
+# clauses of the TPC-H queries that read lineitem (Z-order, as the in-process engine writes no liquid clustering).
+OURS = {"ours": ("spark", True), "ours_unverified": ("spark", False), "ours_inprocess": ("delta-rs", True),
+        "ours_advised": ("auto", True)}
+
+
+def ours_compaction(spark, path: Path, name: str, window: Window):
+    """One of our runs; ``ours_advised`` asks the advisor first (its Spark pass is part of the timed run, and its
+    seconds are reported apart: advice is taken once, compaction runs every day)."""
+    engine, verify = OURS[name]
+    zorder_by: list[str] = []
+    facts: dict = {}
+    if name == "ours_advised":
+        t0 = time.perf_counter()
+        advice = advise(spark, str(path), predicates=TPCH_LINEITEM_PREDICATES)
+        zorder_by = advice.cluster_by or advice.zorder_by
+        facts = {"zorder_by": zorder_by, "advice_seconds": round(time.perf_counter() - t0, 2)}
+    options = CompactOptions(window, verify=verify, engine=engine, zorder_by=zorder_by)
+    return compact_table(spark, str(path), options), facts
 
 
 def compaction_section(spark, work: Path, scale: float, files: int, repeats: int,
@@ -176,11 +199,10 @@ def compaction_section(spark, work: Path, scale: float, files: int, repeats: int
         log(f"plain: {res['plain']}")
     window = Window(16 * MB, 10**9)
     for name in (n for n in copies if n in OURS):
-        engine, verify = OURS[name]
-        options = CompactOptions(window, verify=verify, engine=engine)
-        ours, stats = timed(spark, lambda: compact_table(spark, str(copies[name]), options))
-        res[name] = {**stats, "verify_seconds": ours.summary()["verify_s"], "bytes_rewritten": ours.bytes_rewritten,
-                     "verified": ours.verified, "target": ours.plan.target, "commits": len(ours.batches),
+        (ours, facts), stats = timed(spark, lambda: ours_compaction(spark, copies[name], name, window))
+        res[name] = {**stats, **facts, "verify_seconds": ours.summary()["verify_s"],
+                     "bytes_rewritten": ours.bytes_rewritten, "verified": ours.verified, "target": ours.plan.target,
+                     "commits": len(ours.batches),
                      "checks": sum(b.verification.checks for b in ours.batches if b.verification),
                      "rewrite_engine": ours.engine,
                      "engine": next((b.verification.engine for b in ours.batches if b.verification), None)}
@@ -202,9 +224,28 @@ def compaction_section(spark, work: Path, scale: float, files: int, repeats: int
         for anchor in ("plain", "deltars"):
             if anchor in res:
                 res[f"{name}_vs_{anchor}_wall"] = round(res[name]["seconds"] / res[anchor]["seconds"], 2)
+        if "advice_seconds" in res[name]:
+            for anchor in ("plain", "deltars"):
+                if anchor in res:
+                    res[f"{name}_vs_{anchor}_wall_without_advice"] = round(
+                        (res[name]["seconds"] - res[name]["advice_seconds"]) / res[anchor]["seconds"], 2)
         if "plain" in res and res[name]["verify_seconds"]:
             res[f"{name}_vs_plain_wall_without_verification"] = round(
                 (res[name]["seconds"] - res[name]["verify_seconds"]) / res["plain"]["seconds"], 2)
+    return res
+
+
+def queries_section(spark, work: Path, repeats: int) -> dict:
+    """Q1/Q6 medians, and speedups over the tiny table, on the tables the last compaction run left in ``work``."""
+    paths = {name: work / name for name in ("tiny", *COMPACTORS) if (work / name / "_delta_log").is_dir()}
+    if "tiny" not in paths:
+        raise SystemExit(f"no compaction run's tables in {work}: run --only compaction first")
+    query_seconds(spark, {"tiny": paths["tiny"]}, 1)  # warm-up, as in the compaction run
+    res: dict = {"repeats": repeats, **query_seconds(spark, paths, repeats)}
+    for name in paths:
+        res[name]["q1_speedup"] = round(res["tiny"]["q1"] / res[name]["q1"], 2)
+        res[name]["q6_speedup"] = round(res["tiny"]["q6"] / res[name]["q6"], 2)
+        log(f"queries {name}: {res[name]}")
     return res
 
 
@@ -290,13 +331,17 @@ def main() -> None:
     ap.add_argument("--health-files", type=int, default=100_000)
     ap.add_argument("--work", default=str(ROOT / "benchmarks" / "work" / "compaction"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "compaction.json"))
-    ap.add_argument("--only", choices=("compaction", "write_amp", "health"), action="append")
+    ap.add_argument("--only", choices=("compaction", "write_amp", "health", "queries"), action="append",
+                    help="sections to run (default: compaction, write_amp, health); queries: Q1/Q6 again, "
+                         "--repeats times, on the tables a compaction run left in --work")
     ap.add_argument("--compactors", default=",".join(COMPACTORS),
                     help=f"comma-separated subset of {', '.join(COMPACTORS)} (default all)")
     args = ap.parse_args()
-    work = Path(args.work)
+    work = Path(args.work).resolve()  # Spark resolves a relative delta.`path` against its warehouse, not here
     work.mkdir(parents=True, exist_ok=True)
     only = set(args.only or ("compaction", "write_amp", "health"))
+    if "queries" in only and not args.repeats:
+        ap.error("--only queries needs --repeats of at least 1")
     out_path = Path(args.out)
     header = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {_mem_gib()} GiB, no GPU",
               "scale": args.scale, "files": args.files}
@@ -321,6 +366,8 @@ def main() -> None:
         if unknown:
             ap.error(f"--compactors: unknown {unknown}; choose from {', '.join(COMPACTORS)}")
         save("compaction", compaction_section(spark, work, args.scale, args.files, args.repeats, compactors))
+    if "queries" in only:
+        save("queries", queries_section(spark, work, args.repeats))
     if "write_amp" in only:
         save("write_amplification", write_amp_section(spark, work, args.scale, args.days,
                                                       on_day=lambda partial: save("write_amplification", partial)))

@@ -152,8 +152,7 @@ def compact_table(spark, path: TableLike, options: CompactOptions, dry_run: bool
     if not dry_run and plan.to_rewrite:
         if options.verify:
             warm_up()
-        result.engine, why = engine_for(options.engine, ref, plan,
-                                        ordered=bool(options.zorder_by or options.cluster_by))
+        result.engine, why = engine_for(options.engine, ref, plan, clustered=bool(options.cluster_by))
         progress(f"engine: {result.engine} ({why})")
         purges = [(BatchKind.PURGE, b) for b in _batches([p for p in plan.to_rewrite if p.purges],
                                                          options.batch_bytes)]
@@ -237,7 +236,7 @@ def _run_batch(session, ref, kind, batch, plan, options, conflicts, tag, progres
         try:
             progress(f"{tag}: {kind} {len(batch)} partition(s), attempt {attempt}")
             result, ahead = ((_optimize(session, ref, kind, batch, plan, options), None) if engine == "spark"
-                             else _optimize_in_process(ref, batch[0], plan, options.verify))
+                             else _optimize_in_process(ref, batch[0], plan, options))
         except Exception as e:  # noqa: BLE001 — only Delta's concurrency conflicts are retried
             conflict = _conflict_kind(e)
             if conflict is None:
@@ -309,10 +308,11 @@ def _optimize(session, ref: TableRef, kind: BatchKind, batch: list[PartitionPlan
                        int(metrics["filesRemoved"]["totalSize"] or 0), int(metrics["filesAdded"]["totalSize"] or 0))
 
 
-def _optimize_in_process(ref: TableRef, part: PartitionPlan, plan: CompactionPlan, verify: bool
+def _optimize_in_process(ref: TableRef, part: PartitionPlan, plan: CompactionPlan, options: CompactOptions
                          ) -> tuple[BatchResult, Optional[Ahead]]:
     commit = optimize_partition(ref.location, part, plan.target, f"pipeline_opt-compact-{uuid.uuid4()}",
-                                fingerprint_ahead=verify)
+                                zorder_by=options.zorder_by, row_bytes=plan.row_bytes,
+                                fingerprint_ahead=options.verify)
     return BatchResult([], commit.version, commit.files_removed, commit.files_added, commit.bytes_removed,
                        commit.bytes_added), commit.ahead
 

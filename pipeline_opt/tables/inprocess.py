@@ -2,24 +2,27 @@
 
 ``engine_for`` chooses per table between ``"spark"`` (Delta's OPTIMIZE, any table, any cluster) and ``"delta-rs"``;
 ``"auto"`` takes delta-rs only where it is known to be safe and fast: a path table on local storage (the undo's
-reversing commit needs an atomic put-if-absent), a protocol whose writer features delta-rs keeps, bin-packing alone
-(no Z-order or clustering), no null partition value among the planned partitions (delta-rs' partition filters cannot
-name one) and at most ``ONE_MACHINE_BYTES`` to rewrite. Purging deletion vectors stays Spark's ``REORG`` either
-way (``compact`` runs those batches in Spark after the in-process ones).
+reversing commit needs an atomic put-if-absent), a protocol whose writer features delta-rs keeps, no liquid clustering
+(delta-rs cannot write a clustered table; Z-order it does, with ``optimize.z_order``), no null partition value among
+the planned partitions (delta-rs' partition filters cannot name one) and at most ``ONE_MACHINE_BYTES`` to rewrite.
+Purging deletion vectors stays Spark's ``REORG`` either way (``compact`` runs those batches in Spark after the
+in-process ones).
 
 Invariants: one planned partition is one commit — delta-rs' OPTIMIZE of exactly that partition (``dataChange =
 false``, delta-rs' own conflict checks, our run id in the commit's ``userMetadata``); it is verified from the files
 it touched — the log check of ``verify.touched_files`` plus Arrow fingerprints of the removed files at the version
 before and the added files at the commit, judged by the same five-check suite (``checks.compare``) — and a mismatch
 is undone by ``undo.undo_rewrite`` and raised. delta-rs bins every file below the target, so a partition's files
-between the window floor and the target may be packed too; the plan still decides which partitions are touched.
+between the window floor and the target may be packed too (a Z-order rewrites every file of the partition); the plan
+still decides which partitions are touched. Z-ordered files are written in ``ROW_GROUPS_PER_ORDERED_FILE`` row
+groups, because each row group's min/max lets a reader skip inside a file too.
 """
 from __future__ import annotations
 
 import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -34,6 +37,8 @@ from pipeline_opt.tables.undo import is_local, undo_rewrite
 from pipeline_opt.tables.verify import Untouchable, VerificationError, VerifyResult, touched_files
 
 ONE_MACHINE_BYTES = 16 * 2**30  # above this a cluster's OPTIMIZE is the better engine, even where delta-rs could
+ROW_GROUPS_PER_ORDERED_FILE = 8
+MIN_ROW_GROUP_ROWS = 16_384  # below this, per-group overhead outweighs what finer skipping saves
 # Writer features whose rules an OPTIMIZE by delta-rs keeps (it writes them, or they constrain only new data).
 DELTA_RS_WRITER_FEATURES = frozenset({"appendOnly", "invariants", "checkConstraints", "deletionVectors",
                                       "timestampNtz", "changeDataFeed", "generatedColumns"})
@@ -59,25 +64,25 @@ class Commit:
     ahead: Optional[Ahead] = None
 
 
-def engine_for(requested: str, ref: TableRef, plan: CompactionPlan, *, ordered: bool) -> tuple[str, str]:
-    """(engine, why) for this table; ``ordered``: the options ask for Z-order or clustering."""
+def engine_for(requested: str, ref: TableRef, plan: CompactionPlan, *, clustered: bool) -> tuple[str, str]:
+    """(engine, why) for this table; ``clustered``: the options ask for liquid clustering."""
     if requested not in ENGINES:
         raise PipelineOptError(f"compaction engine {requested!r}: expected one of {', '.join(ENGINES)}")
     if requested == "spark":
         return "spark", "asked for"
-    why_not = _why_not_delta_rs(ref, plan, ordered)
+    why_not = _why_not_delta_rs(ref, plan, clustered)
     if requested == "delta-rs" and why_not:
         raise PipelineOptError(f"{ref.label}: cannot compact with delta-rs: {why_not}; use --engine spark")
     return ("spark", why_not) if why_not else ("delta-rs", "a local path table one machine handles")
 
 
-def _why_not_delta_rs(ref: TableRef, plan: CompactionPlan, ordered: bool) -> Optional[str]:
+def _why_not_delta_rs(ref: TableRef, plan: CompactionPlan, clustered: bool) -> Optional[str]:
     if ref.name is not None:
         return "a catalog table is written through its catalog"
     if not is_local(ref.location):
         return "not on local storage"
-    if ordered:
-        return "Z-order and clustering are Spark's"
+    if clustered:
+        return "liquid clustering is Spark's"
     if any(v is None for p in plan.to_rewrite for v in p.values.values()):
         return "a null partition value cannot be named in delta-rs' partition filters"
     if plan.bytes_to_rewrite > ONE_MACHINE_BYTES:
@@ -96,30 +101,41 @@ def _why_not_delta_rs(ref: TableRef, plan: CompactionPlan, ordered: bool) -> Opt
 
 
 def optimize_partition(location: str, part: PartitionPlan, target: int, run_id: str, *,
+                       zorder_by: Sequence[str] = (), row_bytes: float = 0.0,
                        fingerprint_ahead: bool = False) -> Commit:
-    """One delta-rs OPTIMIZE commit of the partition ``part`` (the whole table when it has no partition values).
+    """One delta-rs OPTIMIZE commit of the partition ``part`` (the whole table when it has no partition values),
+    Z-ordered by ``zorder_by`` if given (``row_bytes``: the table's bytes per row, which sizes the row groups).
     ``fingerprint_ahead``: meanwhile, fingerprint the files it is expected to remove (delta-rs releases the GIL while
     it rewrites, so the verification's first half overlaps the rewrite)."""
     from deltalake import CommitProperties, WriterProperties
 
-    ahead = _fingerprint_ahead(location, part, target) if fingerprint_ahead else None
+    ahead = _fingerprint_ahead(location, part, target, every=bool(zorder_by)) if fingerprint_ahead else None
     table = open_table(location)
     filters = [(column, "=", value) for column, value in part.values.items()] or None
+    commit = CommitProperties(custom_metadata={"userMetadata": run_id})
     # Snappy, as Spark writes Delta by default (delta-rs' default is ZSTD): the files read alike whichever engine wrote.
-    metrics = table.optimize.compact(partition_filters=filters, target_size=int(target),
-                                     writer_properties=WriterProperties(compression="SNAPPY"),
-                                     commit_properties=CommitProperties(custom_metadata={"userMetadata": run_id}))
+    if zorder_by:
+        rows = int(target / ROW_GROUPS_PER_ORDERED_FILE / row_bytes) if row_bytes > 0 else 0
+        props = WriterProperties(compression="SNAPPY",
+                                 max_row_group_size=max(rows, MIN_ROW_GROUP_ROWS) if rows else None)
+        metrics = table.optimize.z_order(list(zorder_by), partition_filters=filters, target_size=int(target),
+                                         writer_properties=props, commit_properties=commit)
+    else:
+        metrics = table.optimize.compact(partition_filters=filters, target_size=int(target),
+                                         writer_properties=WriterProperties(compression="SNAPPY"),
+                                         commit_properties=commit)
     removed, added = int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"])
     version = table.version() if removed else None
     return Commit(version, removed, added, _total(metrics["filesRemoved"]), _total(metrics["filesAdded"]), ahead)
 
 
-def _fingerprint_ahead(location: str, part: PartitionPlan, target: int) -> Ahead:
-    """Start fingerprinting the partition's files below ``target``: the files delta-rs' OPTIMIZE bins."""
+def _fingerprint_ahead(location: str, part: PartitionPlan, target: int, every: bool = False) -> Ahead:
+    """Start fingerprinting the partition's files below ``target`` (``every``: all of them, as a Z-order rewrites
+    them all): the files delta-rs' OPTIMIZE removes."""
     snap = read_snapshot(location)
     key = tuple(part.values.get(c) for c in snap.partition_columns)
     indexes = snap.groups.get(key, np.zeros(0, np.int64)) if snap.partition_columns else np.arange(len(snap.paths))
-    paths = [snap.paths[i] for i in indexes if snap.sizes[i] < target]
+    paths = [snap.paths[i] for i in indexes if every or snap.sizes[i] < target]
     pool = ThreadPoolExecutor(1, thread_name_prefix="pipeline_opt-fingerprint-ahead")
     future = pool.submit(arrow_fingerprint, snap, paths)
     pool.shutdown(wait=False)  # the fingerprint runs on; its future is waited for by the verification

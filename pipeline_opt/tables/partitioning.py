@@ -8,23 +8,30 @@ the figure it rests on. The rules follow the published Delta Lake / Databricks g
 - cluster (liquid clustering, or Z-order when the table stays partitioned, since the two cannot be combined) by
   at most 4 columns (``MAX_CLUSTER_COLUMNS``) that queries filter on and that have file statistics (data
   skipping reads min/max stats, collected for the first ``delta.dataSkippingNumIndexedCols`` = 32 columns or the
-  ``delta.dataSkippingStatsColumns`` list).
+  ``delta.dataSkippingStatsColumns`` list);
+- and by no more columns than the files can separate: k keys cut N files into about N^(1/k) ranges per key, so a
+  key is added only while each key keeps ``KEY_RANGES`` ranges (N: the files the table compacts into at its
+  adaptive target). A small table is clustered by its most filtered column alone.
 
 Facts: sizes and partitions from the Delta log; column cardinalities from one Spark pass
-(``approx_count_distinct``); filter frequencies from a query log when one is given.
+(``approx_count_distinct``; with a query log only of the columns it filters on, the only ones a rule can pick);
+filter frequencies from a query log when one is given.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Optional
 
+from pipeline_opt.tables.plan import adaptive_target
 from pipeline_opt.tables.predicates import filter_counts
+from pipeline_opt.tables.settings import DEFAULT_WINDOW
 from pipeline_opt.units import format_size
 
 PARTITION_MIN_TABLE_BYTES = 10**12
 PARTITION_MIN_BYTES = 10**9
 MAX_CLUSTER_COLUMNS = 4
 MIN_FILTER_SHARE = 0.1  # a column filtered by fewer queries than this does not earn a clustering key
+KEY_RANGES = 4  # fewer ranges of files per key than this, and a key's filters skip little
 DEFAULT_INDEXED_COLS = 32
 _ATOMIC = ("string", "int", "bigint", "smallint", "tinyint", "date", "timestamp", "timestamp_ntz", "boolean",
            "decimal", "double", "float")
@@ -34,7 +41,7 @@ _ATOMIC = ("string", "int", "bigint", "smallint", "tinyint", "date", "timestamp"
 class ColumnFacts:
     name: str
     type: str
-    distinct: int  # approximate (HyperLogLog)
+    distinct: Optional[int]  # approximate (HyperLogLog); None: not counted (a query log never filters on it)
     has_stats: bool
     filtered: int = 0  # queries in the log that filter on it
 
@@ -85,11 +92,14 @@ class PartitioningAdvice:
 
 def advise(spark, path, predicates: Optional[list[str]] = None,
            min_table_bytes: int = PARTITION_MIN_TABLE_BYTES,
-           min_partition_bytes: int = PARTITION_MIN_BYTES) -> PartitioningAdvice:
+           min_partition_bytes: int = PARTITION_MIN_BYTES,
+           files_after: Optional[int] = None) -> PartitioningAdvice:
     """Recommend a layout for the table at ``path`` (a path, or a resolved ``TableRef``); ``predicates`` is a query
     log (None: no log).
 
     The two size floors are the guidance's; tests lower them to exercise the large-table rules on small tables.
+    ``files_after``: the files the table will be laid out in (default: its bytes over the adaptive target of the
+    default window), which bounds the number of clustering keys.
     """
     from pipeline_opt.delta import TableRef, check_table_path
     from pipeline_opt.tables.health import table_health
@@ -97,14 +107,17 @@ def advise(spark, path, predicates: Optional[list[str]] = None,
     ref = path if isinstance(path, TableRef) else TableRef(check_table_path(path))
     health = table_health(ref.location)
     detail = _describe_detail(spark, ref)
-    columns = _column_facts(spark, ref, detail["properties"])
-    counts = filter_counts(predicates or [], [c.name for c in columns])
-    for c in columns:
-        c.filtered = counts.get(c.name, 0)
+    columns = _column_facts(spark, ref, detail["properties"], predicates)
     reasons: list[str] = []
     floors = (min_table_bytes, min_partition_bytes)
     partition_by = _partition_columns(health, columns, predicates is not None, reasons, floors)
-    keys = _cluster_columns(columns, partition_by, len(predicates) if predicates is not None else None, reasons)
+    if files_after is None:
+        files_after = max(1, round(health.stats.bytes / adaptive_target(health.stats.bytes, DEFAULT_WINDOW)[0]))
+    if partition_by:  # keys order the files of each partition
+        files_after = max(1, files_after // max(next(c.distinct or 1 for c in columns if c.name == partition_by[0]),
+                                                1))
+    keys = _cluster_columns(columns, partition_by, len(predicates) if predicates is not None else None, reasons,
+                            files_after)
     return PartitioningAdvice(
         ref.label, health.version, health.stats.bytes, health.stats.rows, health.stats.files,
         None if predicates is None else len(predicates), list(health.partition_columns), detail["clustering"],
@@ -124,13 +137,13 @@ def _partition_columns(health, columns: list[ColumnFacts], have_log: bool, reaso
                            f"partitions averaging {format_size(avg)} (each should hold ≥ {_floor(min_part)}): "
                            "remove it")
         return []
-    fits = [c for c in columns if c.type in _ATOMIC[:9] and c.distinct >= 2
-            and size / c.distinct >= min_part and (c.filtered or not have_log)]
+    fits = [c for c in columns if (c.filtered or not have_log) and c.type in _ATOMIC[:9] and c.distinct
+            and c.distinct >= 2 and size / c.distinct >= min_part]
     if not fits:
         reasons.append(f"table is {format_size(size)} but no column{' that queries filter on' if have_log else ''} "
                        f"splits it into partitions of ≥ {_floor(min_part)}: do not partition")
         return []
-    best = max(fits, key=lambda c: (c.filtered, c.name in current, -c.distinct))
+    best = max(fits, key=lambda c: (c.filtered, c.name in current, -(c.distinct or 0)))
     reasons.append(f"partition by {best.name}: {best.distinct:,} partitions of ~{format_size(size / best.distinct)} "
                    f"(≥ {_floor(min_part)} each)" + (f", filtered by {best.filtered} queries" if have_log else ""))
     return [best.name]
@@ -141,23 +154,29 @@ def _floor(n: int) -> str:
 
 
 def _cluster_columns(columns: list[ColumnFacts], partition_by: list[str], queries: Optional[int],
-                     reasons: list[str]) -> list[str]:
+                     reasons: list[str], files: int) -> list[str]:
     if queries is None:
         reasons.append("no query log given (--predicates): clustering columns cannot be ranked; none recommended")
         return []
     floor = max(1, int(queries * MIN_FILTER_SHARE + 0.999))
+    most = max_keys(files)
     keys: list[str] = []
-    for c in sorted(columns, key=lambda c: (-c.filtered, -c.distinct, c.name)):
+    for c in sorted(columns, key=lambda c: (-c.filtered, -(c.distinct or 0), c.name)):
         if c.filtered < floor or c.name in partition_by:
             continue
         if not c.has_stats:
             reasons.append(f"{c.name} is filtered by {c.filtered} queries but has no file statistics: cannot "
                            "cluster by it (list it in delta.dataSkippingStatsColumns)")
-        elif c.distinct < 2 or c.type not in _ATOMIC:
+        elif (c.distinct or 0) < 2 or c.type not in _ATOMIC:
             reasons.append(f"{c.name} ({c.type}, {c.distinct} distinct values) cannot separate files: skipped")
         elif len(keys) == MAX_CLUSTER_COLUMNS:
             reasons.append(f"{c.name} left out: at most {MAX_CLUSTER_COLUMNS} clustering columns (each extra "
                            "column weakens the others' locality)")
+        elif len(keys) == most:
+            laid_out = f"{files:,} file{'s' if files != 1 else ''}" + (" per partition" if partition_by else "")
+            reasons.append(f"{c.name} left out: the table lays out in about {laid_out}, which give "
+                           f"{most} key{'s' if most > 1 else ''} ≥ {KEY_RANGES} ranges each; another key would "
+                           "leave each fewer ranges to skip")
         else:
             keys.append(c.name)
             reasons.append(f"cluster by {c.name}: filtered by {c.filtered} of {queries} queries, "
@@ -173,13 +192,22 @@ def _cluster_columns(columns: list[ColumnFacts], partition_by: list[str], querie
     return keys
 
 
+def max_keys(files: int) -> int:
+    """The most clustering keys ``files`` files can serve: k with ``files ** (1 / k) >= KEY_RANGES`` (at least 1)."""
+    k = 1
+    while k < MAX_CLUSTER_COLUMNS and files >= KEY_RANGES ** (k + 1):
+        k += 1
+    return k
+
+
 def _describe_detail(spark, ref) -> dict:
     row = spark.sql(f"DESCRIBE DETAIL {ref.sql}").collect()[0].asDict()
     return {"clustering": list(row.get("clusteringColumns") or []), "properties": dict(row.get("properties") or {})}
 
 
-def _column_facts(spark, ref, properties: dict) -> list[ColumnFacts]:
-    """Type, approximate distinct count and stats coverage of each top-level column (one Spark pass)."""
+def _column_facts(spark, ref, properties: dict, predicates: Optional[list[str]]) -> list[ColumnFacts]:
+    """Type, stats coverage, filter count and approximate distinct count of each top-level column (one Spark pass,
+    over the filtered columns only when there is a query log: a column no query filters on is never picked)."""
     from pyspark.sql import functions as F
 
     from pipeline_opt.sql import quote_ident
@@ -187,10 +215,13 @@ def _column_facts(spark, ref, properties: dict) -> list[ColumnFacts]:
     df = spark.sql(ref.select())
     fields = df.schema.fields
     stats_cols = _stats_columns([f.name for f in fields], properties)
-    aggs = [F.approx_count_distinct(F.col(quote_ident(f.name))).alias(f"d{i}")
-            for i, f in enumerate(fields) if _base_type(f) in _ATOMIC]
+    filtered = filter_counts(predicates or [], [f.name for f in fields])
+    counted = [i for i, f in enumerate(fields)
+               if _base_type(f) in _ATOMIC and (predicates is None or filtered.get(f.name))]
+    aggs = [F.approx_count_distinct(F.col(quote_ident(fields[i].name))).alias(f"d{i}") for i in counted]
     row = df.agg(*aggs).collect()[0].asDict() if aggs else {}
-    return [ColumnFacts(f.name, _base_type(f), int(row.get(f"d{i}", 0) or 0), f.name in stats_cols)
+    return [ColumnFacts(f.name, _base_type(f), int(row[f"d{i}"] or 0) if i in counted else None, f.name in stats_cols,
+                        filtered.get(f.name, 0))
             for i, f in enumerate(fields)]
 
 

@@ -94,6 +94,7 @@ class CompactionPlan:
     target: int
     target_rule: str
     max_deleted_ratio: float
+    row_bytes: float = 0.0  # bytes per physical row of the table (0: rows unknown): sizes row groups in rows
     partitions: list[PartitionPlan] = field(default_factory=list)
 
     @property
@@ -128,6 +129,8 @@ def plan_compaction(path: str, window: Window, partition_filter: Optional[Partit
         partition_filter.check_columns(files.partition_columns)
     plan = CompactionPlan(str(path), files.version, list(files.partition_columns), window.min_size, window.max_size,
                           target, rule, max_deleted_ratio)
+    rows = int(files.rows.sum()) if files.actions.num_rows else 0
+    plan.row_bytes = files.table_bytes / rows if rows > 0 else 0.0
     for key, idx in files.groups.items():
         values = files.values(key)
         if partition_filter is not None and not partition_filter.matches(values):

@@ -45,6 +45,35 @@ def test_delta_rs_engine_compacts_verifies_in_process_and_keeps_every_row(spark,
     assert compact_table(spark, path, CompactOptions(WINDOW, engine="delta-rs")).batches == []
 
 
+def test_delta_rs_engine_z_orders_in_process_verified_with_row_groups_readers_can_skip(spark, tmp_path):
+    import pyarrow.parquet as pq
+
+    from pipeline_opt.tables.inprocess import MIN_ROW_GROUP_ROWS
+
+    path = str(tmp_path / "t")
+    (spark.range(0, 120_000, numPartitions=8).selectExpr("id", "(id * 7919) % 1000 as k", "concat('s', id) as s")
+     .write.format("delta").option("delta.enableDeletionVectors", "true").save(path))
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE id % 13 = 0")
+    before = fingerprint(spark, path)
+    result = compact_table(spark, path, CompactOptions(Window(300_000, 10**9, target=600_000), zorder_by=["k"],
+                                                       engine="auto"))
+    assert result.engine == "delta-rs" and result.batches[0].verification.ok
+    after = fingerprint(spark, path)
+    assert (after.rows, after.row_checksum) == (before.rows, before.row_checksum)
+    snap = read_snapshot(path)
+    ranges, groups = [], 0
+    for rel in snap.paths:
+        f = pq.ParquetFile(f"{path}/{rel}")
+        k = f.read(columns=["k"]).column("k").to_numpy()
+        assert (k[1:] >= k[:-1]).all()  # one Z-order column: each file is sorted by it
+        ranges.append((k.min(), k.max()))
+        groups += f.num_row_groups
+        assert all(f.metadata.row_group(i).num_rows <= max(MIN_ROW_GROUP_ROWS, 1) for i in range(f.num_row_groups))
+    ranges.sort()
+    assert len(ranges) >= 2 and all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:]))  # files do not overlap
+    assert groups > len(ranges)  # row groups smaller than files: min/max skipping inside a file
+
+
 def test_arrow_fingerprints_agree_across_writers_and_a_changed_or_lost_row_is_caught_and_undone(spark, tmp_path):
     path = _spark_table(spark, tmp_path / "t", files=8, dv=False)
     snap = read_snapshot(path)
@@ -81,17 +110,17 @@ def test_arrow_fingerprints_agree_across_writers_and_a_changed_or_lost_row_is_ca
 def test_auto_picks_delta_rs_only_where_it_is_safe(spark, tmp_path):
     path = _spark_table(spark, tmp_path / "t", files=4)
     ref, plan = table_ref(path), plan_compaction(path, WINDOW)
-    assert engine_for("auto", ref, plan, ordered=False)[0] == "delta-rs"
-    assert engine_for("auto", ref, plan, ordered=True) == ("spark", "Z-order and clustering are Spark's")
-    assert engine_for("auto", TableRef(path, ("main", "sales", "orders")), plan, ordered=False)[0] == "spark"
-    with pytest.raises(PipelineOptError, match="cannot compact with delta-rs: Z-order"):
-        engine_for("delta-rs", ref, plan, ordered=True)
+    assert engine_for("auto", ref, plan, clustered=False)[0] == "delta-rs"
+    assert engine_for("auto", ref, plan, clustered=True) == ("spark", "liquid clustering is Spark's")
+    assert engine_for("auto", TableRef(path, ("main", "sales", "orders")), plan, clustered=False)[0] == "spark"
+    with pytest.raises(PipelineOptError, match="cannot compact with delta-rs: liquid clustering"):
+        engine_for("delta-rs", ref, plan, clustered=True)
     with pytest.raises(PipelineOptError, match="expected one of auto, spark, delta-rs"):
-        engine_for("duckdb", ref, plan, ordered=False)
+        engine_for("duckdb", ref, plan, clustered=False)
     with pytest.raises(ValueError, match="defaults.engine: 'duckdb' must be one of"):
         TableDefaults(engine="duckdb").validate()
     spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableRowTracking' = 'true')")
-    engine, why = engine_for("auto", ref, plan_compaction(path, WINDOW), ordered=False)
+    engine, why = engine_for("auto", ref, plan_compaction(path, WINDOW), clustered=False)
     assert engine == "spark" and "rowTracking" in why
 
 

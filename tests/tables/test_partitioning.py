@@ -6,7 +6,7 @@ import json
 import pytest
 
 from pipeline_opt.app.cli import main
-from pipeline_opt.tables.partitioning import MAX_CLUSTER_COLUMNS, advise
+from pipeline_opt.tables.partitioning import MAX_CLUSTER_COLUMNS, advise, max_keys
 from pipeline_opt.tables.predicates import filter_counts, read_predicate_log
 from pipeline_opt.tables.relayout import apply_layout
 from pipeline_opt.tables.verify import VerificationError, fingerprint
@@ -37,6 +37,14 @@ def test_filter_counts_ignore_literals_and_count_once_per_query():
     assert counts == {"customer": 3, "region": 2, "day": 2, "amount": 1, "sku": 1, "store": 1}
 
 
+def test_filter_counts_stop_where_the_where_clause_ends():
+    # grouping, HAVING and ordering columns filter no rows, so they earn no clustering key (TPC-H Q1's shape)
+    queries = ["SELECT note, count(*) FROM t WHERE sku < 9 GROUP BY note, region HAVING count(*) > 1 "
+               "ORDER BY day LIMIT 5",
+               "select region, sum(amount) from t where day <= date '1998-09-02'\n group by region order by region"]
+    assert filter_counts(queries, ["sku", "note", "region", "day", "amount"]) == {"sku": 1, "day": 1}
+
+
 def test_small_partitioned_table_is_advised_to_drop_partitioning_and_apply_is_one_verified_commit(spark, tmp_path):
     path = _build(spark, tmp_path / "t", partition_by=["part"], props={"delta.dataSkippingNumIndexedCols": "5"})
     advice = advise(spark, path)
@@ -64,10 +72,16 @@ def test_query_log_ranks_clustering_columns_with_statistics_at_most_four(spark, 
     path = _build(spark, tmp_path / "t", props={"delta.dataSkippingNumIndexedCols": "6"})
     queries = QUERIES + ["WHERE note = 'x' AND customer = 1", "WHERE region = 'east' AND amount < 3",
                          "WHERE part = 3 AND amount > 7"]
-    advice = advise(spark, path, queries)
+    advice = advise(spark, path, queries, files_after=4**MAX_CLUSTER_COLUMNS)  # files enough for every key
     assert advice.partition_by == [] and advice.layout == "liquid"
     assert advice.cluster_by == ["customer", "amount", "region", "day"]  # by filter count, then cardinality
     assert len(advice.cluster_by) == MAX_CLUSTER_COLUMNS
+    # The same log on the files this small table really compacts into (one): its most filtered column alone.
+    small = advise(spark, path, queries)
+    assert small.cluster_by == ["customer"]
+    assert any(r.startswith("amount left out: the table lays out in about 1 file, which give 1 key")
+               for r in small.reasons)
+    assert [max_keys(n) for n in (1, 15, 16, 63, 64, 255, 256, 10**6)] == [1, 1, 2, 2, 3, 3, 4, 4]
     assert any(r.startswith("note is filtered") and "no file statistics" in r for r in advice.reasons)
     assert any(r.startswith("part left out") for r in advice.reasons)
     facts = {c.name: c for c in advice.columns}
