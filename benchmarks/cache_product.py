@@ -45,7 +45,9 @@ def demo_workload(root: Path, lakehouse: Path | None = None):
     from pipeline_opt.app.demo.inputs import DemoInputs
 
     w = workload(DemoInputs(lake, lake, lake, None, root / "benchmarks" / "results"), epochs=4)
-    w.name = "demo lakehouse (TPC-H 0.1)"
+    marker = lake / ".pipeline-opt-demo-lakehouse"  # "TPC-H scale 1.0": the demo writes its scale there
+    scale = marker.read_text().split()[-1] if marker.is_file() and marker.read_text().strip() else "?"
+    w.name = f"demo lakehouse (TPC-H {float(scale):g})" if scale != "?" else "demo lakehouse"
     return w
 
 
