@@ -46,8 +46,8 @@ def demo_workload(root: Path, lakehouse: Path | None = None):
 
     w = workload(DemoInputs(lake, lake, lake, None, root / "benchmarks" / "results"), epochs=4)
     marker = lake / ".pipeline-opt-demo-lakehouse"  # "TPC-H scale 1.0": the demo writes its scale there
-    scale = marker.read_text().split()[-1] if marker.is_file() and marker.read_text().strip() else "?"
-    w.name = f"demo lakehouse (TPC-H {float(scale):g})" if scale != "?" else "demo lakehouse"
+    words = marker.read_text().split() if marker.is_file() else []
+    w.name = f"demo lakehouse (TPC-H {float(words[-1]):g})" if words else "demo lakehouse"
     return w
 
 

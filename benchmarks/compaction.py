@@ -217,9 +217,7 @@ def compaction_section(spark, work: Path, scale: float, files: int, repeats: int
         for name, seconds in query_seconds(spark, {"tiny": tiny, **copies}, repeats).items():
             res[name].update(seconds)
             log(f"queries {name}: {res[name]}")
-        for name in copies:
-            res[name]["q1_speedup"] = round(res["tiny"]["q1"] / res[name]["q1"], 2)
-            res[name]["q6_speedup"] = round(res["tiny"]["q6"] / res[name]["q6"], 2)
+        _speedups(res, copies)
     for name in (n for n in copies if n in OURS):  # each of ours against the two anchors, wall time
         for anchor in ("plain", "deltars"):
             if anchor in res:
@@ -242,11 +240,17 @@ def queries_section(spark, work: Path, repeats: int) -> dict:
         raise SystemExit(f"no compaction run's tables in {work}: run --only compaction first")
     query_seconds(spark, {"tiny": paths["tiny"]}, 1)  # warm-up, as in the compaction run
     res: dict = {"repeats": repeats, **query_seconds(spark, paths, repeats)}
+    _speedups(res, paths)
     for name in paths:
-        res[name]["q1_speedup"] = round(res["tiny"]["q1"] / res[name]["q1"], 2)
-        res[name]["q6_speedup"] = round(res["tiny"]["q6"] / res[name]["q6"], 2)
         log(f"queries {name}: {res[name]}")
     return res
+
+
+def _speedups(res: dict, names) -> None:
+    """Each table's Q1/Q6 speedup over the tiny table, added to its entry of ``res``."""
+    for name in names:
+        for q in ("q1", "q6"):
+            res[name][f"{q}_speedup"] = round(res["tiny"][q] / res[name][q], 2)
 
 
 def _table_bytes(path: Path) -> int:

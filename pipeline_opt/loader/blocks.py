@@ -16,7 +16,12 @@ import threading
 import numpy as np
 
 ALIGN = 64  # every column starts on a cache-line boundary, so any dtype view of the block is aligned
-_IDLE_REFS = 2  # ``sys.getrefcount(blocks[i])``: the pool's list slot and the call's own argument
+_IDLE_REFS = 2  # ``sys.getrefcount(arrays[i])``: the list's slot and the call's own argument
+
+
+def unreferenced(arrays: list, i: int) -> bool:
+    """Whether ``arrays[i]`` is referenced by nothing but the list (no batch, view or tensor of it is alive)."""
+    return sys.getrefcount(arrays[i]) == _IDLE_REFS
 
 
 def column_layout(dtypes: dict, rows: int) -> tuple:
@@ -47,10 +52,10 @@ class BlockPool:
     def take(self, nbytes: int) -> np.ndarray:
         with self._lock:
             for i in range(len(self._blocks)):
-                if self._blocks[i].nbytes >= nbytes and sys.getrefcount(self._blocks[i]) == _IDLE_REFS:
+                if self._blocks[i].nbytes >= nbytes and unreferenced(self._blocks, i):
                     return self._blocks[i][:nbytes]
             block = np.empty(max(nbytes, 1), dtype=np.uint8)
-            idle = [i for i in range(len(self._blocks)) if sys.getrefcount(self._blocks[i]) == _IDLE_REFS]
+            idle = [i for i in range(len(self._blocks)) if unreferenced(self._blocks, i)]
             if len(self._blocks) >= self.keep and idle:
                 self._blocks.pop(idle[0])  # an idle block too small for today's windows
             if len(self._blocks) < self.keep:

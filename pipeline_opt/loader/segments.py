@@ -13,16 +13,15 @@ the kernel on the peers' benchmark) and cost the loader a socket round trip to r
 """
 from __future__ import annotations
 
-import sys
 import threading
 from typing import Optional
 
 import numpy as np
 
+from pipeline_opt.loader.blocks import unreferenced
 from pipeline_opt.loader.shared import new_shared
 
 FREE, TAKEN = 0, 1
-_IDLE_REFS = 2  # ``sys.getrefcount(arrays[slot])``: the pool's list slot and the call's own argument
 
 
 class SegmentPool:
@@ -75,7 +74,7 @@ class SegmentPool:
 
     def hand_back(self) -> None:
         """Frees every received slot that no batch refers to any more."""
-        for slot in [s for s in self._held if sys.getrefcount(self._arrays[s]) == _IDLE_REFS]:
+        for slot in [s for s in self._held if unreferenced(self._arrays, s)]:
             self._held.discard(slot)
             self._flags[slot] = FREE
 

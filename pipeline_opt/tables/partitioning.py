@@ -114,8 +114,7 @@ def advise(spark, path, predicates: Optional[list[str]] = None,
     if files_after is None:
         files_after = max(1, round(health.stats.bytes / adaptive_target(health.stats.bytes, DEFAULT_WINDOW)[0]))
     if partition_by:  # keys order the files of each partition
-        files_after = max(1, files_after // max(next(c.distinct or 1 for c in columns if c.name == partition_by[0]),
-                                                1))
+        files_after = max(1, files_after // next(c.distinct or 1 for c in columns if c.name == partition_by[0]))
     keys = _cluster_columns(columns, partition_by, len(predicates) if predicates is not None else None, reasons,
                             files_after)
     return PartitioningAdvice(
@@ -137,8 +136,8 @@ def _partition_columns(health, columns: list[ColumnFacts], have_log: bool, reaso
                            f"partitions averaging {format_size(avg)} (each should hold ≥ {_floor(min_part)}): "
                            "remove it")
         return []
-    fits = [c for c in columns if (c.filtered or not have_log) and c.type in _ATOMIC[:9] and c.distinct
-            and c.distinct >= 2 and size / c.distinct >= min_part]
+    fits = [c for c in columns if (c.filtered or not have_log) and c.type in _ATOMIC[:9] and (c.distinct or 0) >= 2
+            and size / c.distinct >= min_part]
     if not fits:
         reasons.append(f"table is {format_size(size)} but no column{' that queries filter on' if have_log else ''} "
                        f"splits it into partitions of ≥ {_floor(min_part)}: do not partition")
@@ -216,9 +215,9 @@ def _column_facts(spark, ref, properties: dict, predicates: Optional[list[str]])
     fields = df.schema.fields
     stats_cols = _stats_columns([f.name for f in fields], properties)
     filtered = filter_counts(predicates or [], [f.name for f in fields])
-    counted = [i for i, f in enumerate(fields)
-               if _base_type(f) in _ATOMIC and (predicates is None or filtered.get(f.name))]
-    aggs = [F.approx_count_distinct(F.col(quote_ident(fields[i].name))).alias(f"d{i}") for i in counted]
+    counted = {i for i, f in enumerate(fields)
+               if _base_type(f) in _ATOMIC and (predicates is None or filtered.get(f.name))}
+    aggs = [F.approx_count_distinct(F.col(quote_ident(fields[i].name))).alias(f"d{i}") for i in sorted(counted)]
     row = df.agg(*aggs).collect()[0].asDict() if aggs else {}
     return [ColumnFacts(f.name, _base_type(f), int(row[f"d{i}"] or 0) if i in counted else None, f.name in stats_cols,
                         filtered.get(f.name, 0))

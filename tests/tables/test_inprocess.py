@@ -68,7 +68,7 @@ def test_delta_rs_engine_z_orders_in_process_verified_with_row_groups_readers_ca
         assert (k[1:] >= k[:-1]).all()  # one Z-order column: each file is sorted by it
         ranges.append((k.min(), k.max()))
         groups += f.num_row_groups
-        assert all(f.metadata.row_group(i).num_rows <= max(MIN_ROW_GROUP_ROWS, 1) for i in range(f.num_row_groups))
+        assert all(f.metadata.row_group(i).num_rows <= MIN_ROW_GROUP_ROWS for i in range(f.num_row_groups))
     ranges.sort()
     assert len(ranges) >= 2 and all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:]))  # files do not overlap
     assert groups > len(ranges)  # row groups smaller than files: min/max skipping inside a file
