@@ -1,16 +1,18 @@
-"""Fingerprints of a snapshot's named data files, computed in this process with Arrow and NumPy (no Spark scan).
+"""Fingerprints of a snapshot's named data files, computed in this process (no Spark scan): by polars where it is
+installed, else by Arrow reads and NumPy hashes.
 
 What verifies a commit that this process wrote (the in-process compaction engine): the rows of the files it
 removed, read at the version before it, against the rows of the files it added. Same contract as ``verify``'s Spark
 fingerprints — row count, per-column null counts, order-free sums of 64-bit row hashes modulo 2⁶¹−1, per-column
-checksums when asked — with a hash of its own (polars' row hash where polars is installed, else NumPy's), so an
-Arrow fingerprint is compared only with another taken in the same process.
+checksums when asked — with a hash of its own (polars' struct hash, else NumPy's), so an in-process fingerprint is
+compared only with another taken in the same process.
 
 Invariants: read-only; a file's rows are its live rows (the deletion vector applied), under their logical names
 (column mapping resolved), with its partition values as columns and a column the file predates as nulls; every
 value is cast to the snapshot's logical type before hashing, so two physical encodings of the same rows (Spark's
 and delta-rs' Parquet writers) hash alike, while a changed value, a lost or duplicated row or a row moved to another
-partition changes the sum. Memory holds the files read ahead and one batch of rows.
+partition changes the sum. Memory holds the files read ahead and one batch of rows (polars: its streaming engine's
+morsels).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pipeline_opt.delta.deletion_vectors import deleted_rows, keep_mask
@@ -38,21 +41,99 @@ def arrow_fingerprint(snapshot: Snapshot, paths: Sequence[str], *, column_checks
                       ) -> TableFingerprint:
     """The fingerprint of the live rows of ``paths`` (relative, as in the log) in ``snapshot``."""
     fields = [snapshot.schema.field(name) for name in snapshot.columns]
+    polars = _polars()
+    if polars is not None:
+        rows, row_sum, nulls, sums = _polars_sums(polars, snapshot, paths, column_checksums)
+    else:
+        rows, row_sum, nulls, sums = _numpy_sums(snapshot, paths, fields, column_checksums)
+    columns = [ColumnFingerprint(f.name, str(f.type), nulls[i], sums[i] % _MOD if column_checksums else None)
+               for i, f in enumerate(fields)]
+    return TableFingerprint(snapshot.version, rows, row_sum % _MOD, columns)
+
+
+def _polars():
+    """polars where it is installed (the ``verify`` extra): it reads and hashes in native code on every core,
+    several times faster than the Arrow reads and NumPy hashes below, which serve where it is not. One fingerprint
+    is compared only with one taken in the same process, so both sides always hash alike."""
+    try:
+        import polars
+    except ImportError:
+        return None
+    return polars
+
+
+def _polars_sums(pl, snapshot: Snapshot, paths: Sequence[str], column_checksums: bool):
+    """Row count, row-hash sum, per-column null counts and hash sums, by polars. Files without a deletion vector
+    on a local disk are scanned by polars itself, one streaming query per partition (the partition values added as
+    text, the columns read by physical name against the logical schema, a column a file predates as nulls); the
+    others (deletion vectors, object stores, a file polars cannot read against the logical schema, such as an
+    int32 column since widened) are read by Arrow and hashed by the same expression, so both routes hash alike."""
+    names = list(snapshot.columns)
+    dtypes = pl.from_arrow(snapshot.schema.empty_table()).schema
+    totals = [0, 0, [0] * len(names), [0] * len(names)]
+
+    def add(frame) -> None:
+        h = pl.struct(names).hash(seed=_SEED)
+        sums = [(h & 0xFFFFFFFF).sum(), (h // (1 << 32)).sum()]
+        if column_checksums:
+            for i, name in enumerate(names):
+                c = pl.col(name).hash(seed=_SEED + i + 1)
+                sums += [(c & 0xFFFFFFFF).sum(), (c // (1 << 32)).sum()]
+        exprs = [pl.len(), *sums, *[pl.col(name).null_count() for name in names]]
+        out = frame.select([e.alias(f"_{i}") for i, e in enumerate(exprs)]).collect(engine="streaming").row(0)
+        totals[0] += out[0]
+        totals[1] += _halves(out[1], out[2])
+        checksums = out[3:len(sums) + 1]
+        for i in range(len(names)):
+            totals[2][i] += out[len(sums) + 1 + i]
+            if column_checksums:
+                totals[3][i] += _halves(checksums[2 * i], checksums[2 * i + 1])
+
+    by_path = {f.path: f for f in snapshot.files}
+    fs, root = resolve(snapshot.uri)
+    groups: dict = {}
+    by_arrow: list[str] = []
+    for path in paths:
+        f = by_path[path]
+        if _scanned_by_polars(fs, f):
+            groups.setdefault(tuple(sorted(f.partition.items(), key=lambda kv: kv[0])), []).append(path)
+        else:
+            by_arrow.append(path)
+    physical = {name: snapshot.physical.get(name, name) for name in names}
+    schema = {physical[n]: dtypes[n] for n in names if n not in snapshot.partition_columns}
+    for values, group in groups.items():
+        partition = dict(values)
+        scan = pl.scan_parquet([f"{root.rstrip('/')}/{p}" for p in group], schema=schema, missing_columns="insert",
+                               extra_columns="ignore")
+        frame = scan.select([pl.lit(None if partition.get(n) is None else str(partition[n]), pl.String).alias(n)
+                             if n in snapshot.partition_columns else pl.col(physical[n]).alias(n) for n in names])
+        try:
+            add(frame)
+        except (pl.exceptions.SchemaError, pl.exceptions.ColumnNotFoundError, pl.exceptions.ComputeError):
+            by_arrow.extend(group)
+    for table in _tables(snapshot, by_arrow):
+        add(pl.from_arrow(table, rechunk=False).lazy().select([pl.col(n).cast(dtypes[n]) for n in names]))
+    return totals
+
+
+def _scanned_by_polars(fs: pafs.FileSystem, f: DataFile) -> bool:
+    """Whether polars scans the file itself: a local file without a deletion vector (polars applies no deletion
+    vector, and object-store credentials stay with the Arrow filesystem)."""
+    return isinstance(fs, pafs.LocalFileSystem) and f.dv is None
+
+
+def _halves(low: int, high: int) -> int:
+    return (int(high) << 32) + int(low)
+
+
+def _numpy_sums(snapshot: Snapshot, paths: Sequence[str], fields: list, column_checksums: bool):
     rows, row_sum = 0, 0
     nulls = [0] * len(fields)
     sums = [0] * len(fields)
-    polars = _polars()
     for table in _tables(snapshot, paths):
         rows += table.num_rows
         for i, f in enumerate(fields):
             nulls[i] += table.column(f.name).null_count
-        if polars is not None:  # its row hashes run in native code on every core
-            frame = polars.from_arrow(table, rechunk=False)
-            row_sum += _sum(frame.hash_rows(seed=_SEED).to_numpy())
-            if column_checksums:
-                for i, f in enumerate(fields):
-                    sums[i] += _sum(frame.get_column(f.name).hash(seed=_SEED + i + 1).to_numpy())
-            continue
         row_hash = np.zeros(table.num_rows, dtype=np.uint64)
         for i, f in enumerate(fields):
             h = _column_hash(table.column(f.name), i)
@@ -61,20 +142,7 @@ def arrow_fingerprint(snapshot: Snapshot, paths: Sequence[str], *, column_checks
             if column_checksums:
                 sums[i] += _sum(_mix(h))
         row_sum += _sum(_mix(row_hash))
-    columns = [ColumnFingerprint(f.name, str(f.type), nulls[i], sums[i] % _MOD if column_checksums else None)
-               for i, f in enumerate(fields)]
-    return TableFingerprint(snapshot.version, rows, row_sum % _MOD, columns)
-
-
-def _polars():
-    """polars where it is installed (the ``verify`` extra): its hashes are several times faster than the NumPy
-    ones below, which serve where it is not. One fingerprint is compared only with one taken in the same process,
-    so both sides always hash alike."""
-    try:
-        import polars
-    except ImportError:
-        return None
-    return polars
+    return rows, row_sum, nulls, sums
 
 
 def _tables(snapshot: Snapshot, paths: Sequence[str]) -> Iterator[pa.Table]:
@@ -112,10 +180,17 @@ def _tables(snapshot: Snapshot, paths: Sequence[str]) -> Iterator[pa.Table]:
                 batch.append(table)
                 rows += table.num_rows
                 if rows >= _BATCH_ROWS:
-                    yield pa.concat_tables(batch)
+                    yield _concat(batch)
                     batch, rows = [], 0
     if batch:
-        yield pa.concat_tables(batch)
+        yield _concat(batch)
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """One table of ``tables``; files whose strings came back in different layouts (one writer's ``string``,
+    another's ``string_view``) take the first file's layout."""
+    schema = tables[0].schema
+    return pa.concat_tables([t if t.schema == schema else t.cast(schema) for t in tables])
 
 
 _BATCH_ROWS = 1 << 17
@@ -131,10 +206,26 @@ def _logical(raw: pa.Table, snapshot: Snapshot, f: DataFile) -> pa.Table:
             # Partition values are strings in the log; both sides of a comparison carry the same text.
             columns.append(pa.array([None if value is None else str(value)] * raw.num_rows, pa.string()))
         elif physical in raw.column_names:
-            columns.append(raw.column(physical).cast(field.type))
+            column = raw.column(physical)
+            columns.append(column if _same_values(column.type, field.type) else column.cast(field.type))
         else:
             columns.append(pa.nulls(raw.num_rows, field.type))
     return pa.table(columns, names=snapshot.columns)
+
+
+def _same_values(physical: pa.DataType, logical: pa.DataType) -> bool:
+    """Whether ``physical`` holds ``logical``'s values in another layout only (a string as ``string_view`` or
+    ``large_string``, as delta-rs and newer Arrow writers read back): both hashers see the same values, so the cast,
+    which copies every string, is skipped."""
+    return physical == logical or (_text_kind(physical) is not None and _text_kind(physical) == _text_kind(logical))
+
+
+def _text_kind(t: pa.DataType):
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return "string"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return "binary"
+    return None
 
 
 def _column_hash(column: pa.ChunkedArray, index: int) -> np.ndarray:
@@ -157,6 +248,8 @@ def _value_hash(array: pa.Array) -> np.ndarray:
             return _mix(lanes[:, 0]) ^ lanes[:, 1] * _GOLDEN
     if pa.types.is_boolean(t):
         return array.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint64)
+    if pa.types.is_string_view(t) or pa.types.is_binary_view(t):  # views point into several buffers: one offset list
+        return _bytes_hash(array.cast(pa.large_string() if pa.types.is_string_view(t) else pa.large_binary()))
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
         return _bytes_hash(array)
     if pa.types.is_primitive(t) and t.bit_width in (8, 16, 32, 64):  # numbers, dates, timestamps: their bits

@@ -216,3 +216,32 @@ def test_the_removed_files_fingerprinted_during_the_rewrite_stand_in_only_when_t
                   Ahead(commit.ahead.version, frozenset(list(commit.ahead.paths)[1:]), wrong),  # other files
                   Ahead(commit.ahead.version, commit.ahead.paths, wrong)):  # matching, but it disagrees
         assert verify_commit(path, commit.version, stale).ok  # the removed files are read again: the right verdict
+
+
+def test_files_polars_scans_and_files_arrow_reads_fingerprint_alike(spark, tmp_path, monkeypatch):
+    """polars scans plain local files itself and hashes Arrow-read files (deletion vectors, fallbacks) with the same
+    expression: a table whose files come from Spark, from delta-rs (string views) and from before a column was
+    added fingerprints the same by either route, column checksums included."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from pipeline_opt.tables import arrow_fingerprint as module
+
+    path = _spark_table(spark, tmp_path / "t", files=4, dv=False)
+    rows = read_version(spark, path).limit(50).toPandas()
+    write_deltalake(path, pa.Table.from_pandas(rows, schema=read_snapshot(path).schema, preserve_index=False),
+                    mode="append", partition_by=["g"])
+    read_version(spark, path).limit(30).selectExpr("*", "concat(s, '!') as extra").write.format("delta") \
+        .mode("append").option("mergeSchema", "true").save(path)
+    snap = read_snapshot(path)
+    assert not snap.vectors and "extra" in snap.columns
+    read_by_arrow: list = []
+    tables = module._tables
+    monkeypatch.setattr(module, "_tables", lambda snapshot, paths: read_by_arrow.extend(paths) or tables(snapshot,
+                                                                                                          paths))
+    by_polars = arrow_fingerprint(snap, snap.paths, column_checksums=True)
+    assert read_by_arrow == []  # every file was scanned by polars (no fallback)
+    monkeypatch.setattr(module, "_scanned_by_polars", lambda fs, f: False)
+    assert arrow_fingerprint(snap, snap.paths, column_checksums=True) == by_polars
+    assert sorted(read_by_arrow) == sorted(snap.paths)
+    assert by_polars.rows == read_version(spark, path).count()
