@@ -70,24 +70,26 @@ def _polars_sums(pl, snapshot: Snapshot, paths: Sequence[str], column_checksums:
     int32 column since widened) are read by Arrow and hashed by the same expression, so both routes hash alike."""
     names = list(snapshot.columns)
     dtypes = pl.from_arrow(snapshot.schema.empty_table()).schema
-    totals = [0, 0, [0] * len(names), [0] * len(names)]
+    rows, row_sum = 0, 0
+    nulls, checksums = [0] * len(names), [0] * len(names)
 
     def add(frame) -> None:
+        nonlocal rows, row_sum
         h = pl.struct(names).hash(seed=_SEED)
-        sums = [(h & 0xFFFFFFFF).sum(), (h // (1 << 32)).sum()]
+        sums = [(h & 0xFFFFFFFF).sum(), (h // (1 << 32)).sum()]  # halves: exact totals, no u64 overflow
         if column_checksums:
             for i, name in enumerate(names):
                 c = pl.col(name).hash(seed=_SEED + i + 1)
                 sums += [(c & 0xFFFFFFFF).sum(), (c // (1 << 32)).sum()]
-        exprs = [pl.len(), *sums, *[pl.col(name).null_count() for name in names]]
+        exprs = [pl.len(), *[pl.col(name).null_count() for name in names], *sums]
         out = frame.select([e.alias(f"_{i}") for i, e in enumerate(exprs)]).collect(engine="streaming").row(0)
-        totals[0] += out[0]
-        totals[1] += _halves(out[1], out[2])
-        checksums = out[3:len(sums) + 1]
+        rows += out[0]
+        halves = out[1 + len(names):]
+        row_sum += _halves(halves[0], halves[1])
         for i in range(len(names)):
-            totals[2][i] += out[len(sums) + 1 + i]
+            nulls[i] += out[1 + i]
             if column_checksums:
-                totals[3][i] += _halves(checksums[2 * i], checksums[2 * i + 1])
+                checksums[i] += _halves(halves[2 + 2 * i], halves[3 + 2 * i])
 
     by_path = {f.path: f for f in snapshot.files}
     fs, root = resolve(snapshot.uri)
@@ -113,7 +115,7 @@ def _polars_sums(pl, snapshot: Snapshot, paths: Sequence[str], column_checksums:
             by_arrow.extend(group)
     for table in _tables(snapshot, by_arrow):
         add(pl.from_arrow(table, rechunk=False).lazy().select([pl.col(n).cast(dtypes[n]) for n in names]))
-    return totals
+    return rows, row_sum, nulls, checksums
 
 
 def _scanned_by_polars(fs: pafs.FileSystem, f: DataFile) -> bool:
