@@ -55,7 +55,8 @@ class Source:
         self.nxt: list = []  # position -> next position of the same key in this source, -1 for none
         self.head: dict = {}  # key -> its earliest pending position
         self.last: dict = {}  # key -> its last position (where the next announced tail links in)
-        self.rate, self.rate_at_version = rate, rate
+        self.rate = self.rate_at_version = rate
+        self.drift = PACE_DRIFT * rate  # how far the rate may move from ``rate_at_version`` before estimates go stale
         self.base_time, self.base_pos = base_time, 0
         self.cursor = 0
         self.started = False
@@ -80,7 +81,12 @@ class KnownFuture:
         self.where: dict = {}  # key -> the sources with a pending position of it
         self.version = 0
         self.now_next = INF  # next_use of the key of the latest on_request, after that request
-        self.announced = self.matched = self.unannounced = 0
+        self.announced = self.unannounced = 0
+
+    @property
+    def matched(self) -> int:
+        """Requests that consumed an announced position (every request either matches or is unannounced)."""
+        return self.clock - self.unannounced
 
     @property
     def positions(self) -> int:
@@ -167,7 +173,8 @@ class KnownFuture:
             head = s.head
             pos = head[key]
             cursor = s.cursor
-            if cursor <= pos <= cursor + MATCH_AHEAD and s.started and now > s.base_time:
+            base_time = s.base_time
+            if cursor <= pos <= cursor + MATCH_AHEAD and now > base_time and s.started:
                 # the common case, inline: the source's next position of the key, read in order
                 after = s.nxt[pos]
                 if after < 0:
@@ -176,14 +183,16 @@ class KnownFuture:
                     head[key] = after
                 s.remaining -= 1
                 rate = s.rate
-                pace = (pos - s.base_pos) / (now - s.base_time)
+                pace = (pos - s.base_pos) / (now - base_time)
                 rate += PACE_WEIGHT * ((4.0 if pace > 4.0 else 1e-3 if pace < 1e-3 else pace) - rate)
                 s.rate = rate
-                if abs(rate - s.rate_at_version) > PACE_DRIFT * s.rate_at_version:
+                if abs(rate - s.rate_at_version) > s.drift:
                     s.rate_at_version = rate
+                    s.drift = PACE_DRIFT * rate
                     self.version += 1
-                s.base_time, s.base_pos, s.cursor = now, pos, pos + 1
-                self.matched += 1
+                s.base_time = now
+                s.base_pos = pos
+                s.cursor = pos + 1
                 self.now_next = now + (after - pos) / rate if after >= 0 else INF
                 return True
             ahead = pos - cursor
@@ -206,27 +215,38 @@ class KnownFuture:
         others = INF  # the earliest next use among the sources not matched
         for s in list(entry):  # a copy: dropping dead positions may remove a source from the entry
             pos = s.head[key]
-            if pos < s.cursor - MATCH_AHEAD:
+            cursor = s.cursor
+            if pos < cursor - MATCH_AHEAD:
                 pos = self._drop_dead(s, key, pos)
                 if pos < 0:
                     continue
-            ahead = pos - s.cursor
+            ahead = pos - cursor
             if ahead < best_ahead:
-                if best is not None:  # displaced: one of the others now
-                    others = min(others, best.next_from(best_pos))
-                best, best_pos, best_ahead = s, pos, ahead
-            else:
-                others = min(others, s.next_from(pos))
+                if best is None:
+                    best, best_pos, best_ahead = s, pos, ahead
+                    continue
+                # displaced: one of the others now
+                s, pos, best, best_pos, best_ahead = best, best_pos, s, pos, ahead
+                cursor = s.cursor
+            nxt = s.nxt  # the source's next use of the key (``Source.next_from``, written out)
+            while 0 <= pos < cursor:
+                pos = nxt[pos]
+            if pos >= 0:
+                t = s.base_time + (pos - s.base_pos) / s.rate
+                if t < others:
+                    others = t
         if best is None:
             self.unannounced += 1
             self.now_next = others
             return False
-        self.now_next = min(others, best.next_from(self._consume(best, key, best_pos, now)))
+        t = best.next_from(self._consume(best, key, best_pos, now))
+        self.now_next = t if t < others else others
         return True
 
     def _consume(self, s: Source, key: Hashable, pos: int, now: int) -> int:
         """``s``'s position ``pos`` of ``key`` was requested now; returns the key's next position in ``s`` (-1 for
-        none)."""
+        none). A position at or after the cursor moves the cursor there and folds the observed pace (positions
+        advanced per tick since the source's last match) into the source's rate."""
         after = s.nxt[pos]
         if after < 0:
             self._forget(s, key)
@@ -234,11 +254,20 @@ class KnownFuture:
             s.head[key] = after
         s.remaining -= 1
         if pos >= s.cursor:
-            if s.started and now > s.base_time:
-                self._pace(s, (pos - s.base_pos) / (now - s.base_time))
+            base_time = s.base_time
+            if s.started and now > base_time:
+                pace = (pos - s.base_pos) / (now - base_time)
+                rate = s.rate
+                rate += PACE_WEIGHT * ((4.0 if pace > 4.0 else 1e-3 if pace < 1e-3 else pace) - rate)
+                s.rate = rate
+                if abs(rate - s.rate_at_version) > s.drift:
+                    s.rate_at_version = rate
+                    s.drift = PACE_DRIFT * rate
+                    self.version += 1
             s.started = True
-            s.base_time, s.base_pos, s.cursor = now, pos, pos + 1
-        self.matched += 1
+            s.base_time = now
+            s.base_pos = pos
+            s.cursor = pos + 1
         return after
 
     def _forget(self, s: Source, key: Hashable) -> None:
@@ -261,13 +290,6 @@ class KnownFuture:
         else:
             s.head[key] = pos
         return pos
-
-    def _pace(self, s: Source, pace: float) -> None:
-        """Fold one observed pace (positions advanced per tick since the source's last match) into its rate."""
-        s.rate += PACE_WEIGHT * (min(max(pace, 1e-3), 4.0) - s.rate)
-        if abs(s.rate - s.rate_at_version) > PACE_DRIFT * s.rate_at_version:
-            s.rate_at_version = s.rate
-            self.version += 1
 
     def next_use(self, key: Hashable) -> float:
         """Expected tick of the key's next announced request (``INF`` when no source announced one)."""

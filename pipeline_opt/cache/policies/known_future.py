@@ -41,9 +41,14 @@ class KnownFutureEviction(CachePolicy):
         self.future = future
         self.tables = tables if tables is not None else {}  # key -> table name (shared with the owner)
         self.heap: list = []  # (-priority, -sequence, key); stale entries are skipped lazily
+        # key -> the entry its latest hit made, not yet in the heap: pushed (``_flush``) before the heap is next
+        # read, so a key hit several times between evictions is pushed once
+        self.queued: dict = {}
         self.seq = 0
-        # cached key -> [last request, last gap, priority, sequence, future version]: one record per key, the last
-        # three those of its valid heap entry (a hit updates the record in place)
+        # cached key -> [last request, last gap, its valid heap entry, the future version of that estimate]: one
+        # record per key (a hit updates it in place); a heap entry is valid exactly when it *is* its key's
+        # record's entry, and a compaction rebuilds the heap from those entries. The pop order depends only on the
+        # valid entries (sequences are unique), not on when they were pushed
         self.meta: dict = {}
         self.history: OrderedDict = OrderedDict()  # evicted key -> (last request, last gap)
         self.history_max = max(16, int(capacity_bytes * history_fraction / self.ghost_overhead))
@@ -68,30 +73,53 @@ class KnownFutureEviction(CachePolicy):
         """Queue ``key`` (its record ``m``) at priority ``p``; ``compact``: the heap may be rebuilt (never while an
         eviction holds popped candidates: a rebuild from ``meta`` would queue them again, beside a stale list)."""
         self.seq = seq = self.seq + 1
-        m[2], m[3], m[4] = p, seq, self.future.version
+        m[2] = entry = (-p, -seq, key)
+        m[3] = self.future.version
         heap = self.heap
-        heappush(heap, (-p, -seq, key))
+        heappush(heap, entry)
         if compact and len(heap) > 2 * len(self.meta) + 64:
             self._compact()
 
     def _compact(self) -> None:
         """Drop stale heap entries: the heap stays O(cached objects)."""
-        self.heap = [(-m[2], -m[3], k) for k, m in self.meta.items()]
+        self.heap = [m[2] for m in self.meta.values()]
         heapify(self.heap)
+        self.queued.clear()  # every valid entry is in the heap now
+
+    def _flush(self) -> None:
+        """Push the entries hits queued (before the heap is read; never while an eviction holds candidates)."""
+        queued = self.queued
+        if queued:
+            heap = self.heap
+            for entry in queued.values():
+                heappush(heap, entry)
+            queued.clear()
+            if len(heap) > 2 * len(self.meta) + 64:
+                self._compact()
 
     def refresh(self) -> None:
         """Re-evaluate the priorities of every cached key, and rebuild the heap from them (one heapify)."""
         future = self.future
-        now, version, priority, seq = future.clock, future.version, self.priority, self.seq
+        now, version, next_use, seq = future.clock, future.version, future.next_use, self.seq
+        tables, table_gap = self.tables, self.table_gap
         for key, m in self.meta.items():
             seq += 1
-            m[2], m[3], m[4] = priority(key, now, m[0], m[1]), seq, version
+            t = next_use(key)
+            if t == INF:  # ``priority``, written out
+                last, gap = m[0], m[1]
+                if gap > 0:
+                    t = last + gap if last + gap > now else now + gap
+                elif tables:
+                    table = tables.get(key)
+                    if table is not None and table in table_gap:
+                        t = now + table_gap[table]
+            m[2], m[3] = (-t, -seq, key), version
         self.seq = seq
         self._compact()
 
     # -- requests ----------------------------------------------------------------------------------------------
     def request(self, key, size) -> bool:
-        # the hot path: hits and the common misses are written out here (no helper calls), the rest in helpers
+        # the hot path: hits and the common misses are written out here (few helper calls), the rest in helpers
         future = self.future
         now = future.clock - 1  # the owner advanced the clock for this request
         if not now % SWEEP_EVERY:
@@ -100,44 +128,54 @@ class KnownFutureEviction(CachePolicy):
         m = self.meta.get(key)
         if m is not None:
             gap = now - m[0]
-            m[0] = now
-            m[1] = gap
             if t == INF:  # unannounced: it recurs with its last gap (``priority``'s first estimate, written out)
-                self._learn_gap(key, gap)
-                t = now + gap if gap > 0 else self.priority(key, now, now, gap, t)
+                if gap > 0:
+                    self._learn_gap(key, gap)
+                    t = now + gap
+                else:
+                    t = self.priority(key, now, now, gap, t)
             self.seq = seq = self.seq + 1
-            m[2], m[3], m[4] = t, seq, future.version
-            heap = self.heap
-            heappush(heap, (-t, -seq, key))
-            if len(heap) > 2 * len(self.meta) + 64:
-                self._compact()
+            m[0] = now  # one store per field: faster than a slice or tuple assignment
+            m[1] = gap
+            m[2] = entry = (-t, -seq, key)
+            m[3] = future.version
+            self.queued[key] = entry  # pushed at the next eviction (``_flush``)
             return True
-        past = self.history.pop(key, None) if self.history else None
+        history = self.history
+        past = history.pop(key, None) if history else None
         if past is None:
             last = gap = -1
         else:
             last, gap = now, now - past[0]
             self.used_bytes -= self.ghost_overhead
-            self._learn_gap(key, gap)
+            if gap > 0:  # ``_learn_gap``, written out
+                table = self.tables.get(key)
+                if table is not None:
+                    table_gap = self.table_gap
+                    g = table_gap.get(table)
+                    table_gap[table] = float(gap) if g is None else g + TABLE_GAP_WEIGHT * (gap - g)
         charge = size + self.entry_overhead
-        if charge > self.capacity_bytes:  # never fits (``fits``, without a model)
+        capacity = self.capacity_bytes
+        if charge > capacity:  # never fits (``fits``, without a model)
             self._remember(key, now, gap)
             return False
         if t == INF:
             t = self.priority(key, now, last, gap, t)
-        if self.used_bytes + charge > self.capacity_bytes and not self._make_room(charge, t):
+        if self.used_bytes + charge > capacity and not self._make_room(charge, t):
             self._remember(key, now, gap)
             return False
         self.resident[key] = size
         self.seq = seq = self.seq + 1
-        self.meta[key] = [now, gap, t, seq, future.version]
+        entry = (-t, -seq, key)
+        self.meta[key] = [now, gap, entry, future.version]
         self.used_bytes += charge
-        heappush(self.heap, (-t, -seq, key))
+        heappush(self.heap, entry)
         return False
 
     def _learn_gap(self, key: Hashable, gap: int) -> None:
+        """Fold a re-request's ``gap`` (> 0) into its table's mean reuse gap."""
         table = self.tables.get(key)
-        if table is not None and gap > 0:
+        if table is not None:
             g = self.table_gap.get(table)
             self.table_gap[table] = float(gap) if g is None else g + TABLE_GAP_WEIGHT * (gap - g)
 
@@ -146,21 +184,51 @@ class KnownFutureEviction(CachePolicy):
         need = self.used_bytes + charge - self.capacity_bytes
         if need <= 0:
             return True
+        self._flush()
+        heap, meta, resident, version = self.heap, self.meta, self.resident, self.future.version
+        # an evicted key is remembered (its gap): count that ghost entry against what the eviction frees
+        net = self.entry_overhead - self.ghost_overhead
         victims: list = []
         freed = 0
         while freed < need:
+            if heap:  # a valid top estimated under the current version is taken as it is (``_top``, written out)
+                v = heap[0]
+                m = meta.get(v[2])
+                if m is not None and m[2] is v and m[3] == version:
+                    if -v[0] <= p:
+                        break
+                    heappop(heap)
+                    victims.append(v)
+                    freed += resident[v[2]] + net
+                    continue
             top = self._top()
             if top is None or top[0] <= p:
-                for v in victims:  # bypass: put the candidates back as they were
-                    heappush(self.heap, v)
-                return False
-            v = heappop(self.heap)
+                break
+            v = heappop(heap)
             victims.append(v)
-            # an evicted key is remembered (its gap): count that ghost entry against what the eviction frees
-            freed += self.resident[v[2]] + self.entry_overhead - self.ghost_overhead
-        for _, _, key in victims:
-            self._evict(key)
-        return True
+            freed += resident[v[2]] + net
+        else:
+            evicted, overhead, history, ghost = self._evicted, self.entry_overhead, self.history, self.ghost_overhead
+            capacity, used = self.capacity_bytes, self.used_bytes
+            for _, _, key in victims:  # ``_evict`` and ``_remember``, written out
+                m = meta.pop(key)
+                used -= resident.pop(key) + overhead
+                evicted.append(key)
+                if key in history:
+                    history.move_to_end(key)
+                    history[key] = (m[0], m[1])
+                    continue
+                if len(history) >= self.history_max:
+                    history.popitem(last=False)
+                    used -= ghost
+                if used + ghost <= capacity:
+                    history[key] = (m[0], m[1])
+                    used += ghost
+            self.used_bytes = used
+            return True
+        for v in victims:  # bypass: put the candidates back as they were
+            heappush(heap, v)
+        return False
 
     def _top(self) -> Optional[tuple]:
         """(priority, key) of the valid heap top; a top estimated under an older future version is re-evaluated
@@ -168,21 +236,22 @@ class KnownFutureEviction(CachePolicy):
         heap, meta, version = self.heap, self.meta, self.future.version
         revisits = 0
         while heap:
-            neg_p, neg_seq, key = heap[0]
+            v = heap[0]
+            key = v[2]
             m = meta.get(key)
-            if m is None or m[3] != -neg_seq:
+            if m is None or m[2] is not v:
                 heappop(heap)
                 continue
-            if m[4] != version and revisits < REVISIT:
+            if m[3] != version and revisits < REVISIT:
                 fresh = self.priority(key, self.future.clock, m[0], m[1])
                 revisits += 1
-                if fresh < -neg_p:  # needed sooner than when it was queued: queue it again
+                if fresh < -v[0]:  # needed sooner than when it was queued: queue it again
                     heappop(heap)
                     self._push(key, m, fresh, compact=False)  # victims chosen so far are still in ``meta``
                     continue
-                m[4] = version  # no sooner: still the furthest-needed
+                m[3] = version  # no sooner: still the furthest-needed
                 return fresh, key
-            return -neg_p, key
+            return -v[0], key
         return None
 
     def _evict(self, key: Hashable) -> None:
@@ -211,6 +280,7 @@ class KnownFutureEviction(CachePolicy):
         while self.used_bytes > self.capacity_bytes and self.history:
             self.history.popitem(last=False)
             self.used_bytes -= self.ghost_overhead
+        self._flush()
         while self.used_bytes > self.capacity_bytes and self.resident:
             top = self._top()
             assert top is not None  # cached keys always have a valid heap entry
@@ -222,7 +292,7 @@ class KnownFutureEviction(CachePolicy):
         now = self.future.clock
         for key, size in residents:
             self.resident[key] = size
-            self.meta[key] = m = [now, -1, 0.0, 0, 0]
+            self.meta[key] = m = [now, -1, None, 0]
             self.used_bytes += size + self.entry_overhead
             self._push(key, m, self.priority(key, now))
 

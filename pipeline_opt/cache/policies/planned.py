@@ -29,8 +29,9 @@ announcement are dropped, and counted). A switch keeps the cached objects (nothi
 Deterministic: sampling is a hash of the key (crc32), no randomness.
 
 Cost: the plan index is built once per announcement (``KnownFuture``); a request does a few dictionary look-ups to
-match it, one heap push (hit or admission) in the plan engine, and, for the sampled eighth of the keys, one request
-to the shadow.
+match it, at most one heap push in the plan engine (an admission pushes at once; a hit queues its entry, and the next
+eviction pushes each key hit since then once), the sampling check (one AND for integer keys when ``shadow_ratio`` is a
+power of two), and, for the sampled eighth of the keys, one request to the shadow.
 """
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ class Planned(CachePolicy):
         super().__init__(capacity_bytes, **kw)
         self.pins, self.exclusions = tuple(pins), tuple(exclusions)
         self.margin, self.return_margin, self.shadow_ratio = margin, return_margin, max(1, int(shadow_ratio))
+        ratio = self.shadow_ratio
+        self._sample_mask = (ratio - 1) << 7 if ratio > 1 and not ratio & (ratio - 1) else 0
         self.judge_every, self.dwell, self.decay_every = judge_every, dwell, decay_every
         self.max_plan_bytes = int(max_plan_fraction * self.capacity_bytes)
         self.tables: dict = {}
@@ -121,8 +124,8 @@ class Planned(CachePolicy):
             if listed:
                 return self._listed_request(key, size, listed)
         hit = self.live.request(key, size)
-        h = ((key * 2654435761) & 0xFFFFFFFF) >> 7 if type(key) is int else zlib.crc32(str(key).encode())
-        if not h % self.shadow_ratio:
+        mask = self._sample_mask  # ``_sampled`` as one AND for integer keys and a power-of-two ratio
+        if not (key * 2654435761) & mask if mask and type(key) is int else _sampled(key, self.shadow_ratio):
             self._duel(key, size, hit)
         return hit
 
@@ -273,15 +276,17 @@ class Planned(CachePolicy):
         if self.future is None:
             return
         live = self.live
-        live.capacity_bytes = max(1, self.capacity_bytes - self._reserve())
+        reserve = self._reserve()  # shrinking the live cache leaves it as it is
+        live.capacity_bytes = max(1, self.capacity_bytes - reserve)
         if live.used_bytes > live.capacity_bytes:
             _shrink(live, live.capacity_bytes)
-        while self.used_bytes > self.capacity_bytes and self.shadow is not None and _shrink_one(self.shadow):
-            pass
-        while self.used_bytes > self.capacity_bytes and self.pinned:
-            key = next(iter(self.pinned))
-            self.pinned_bytes -= self.pinned.pop(key) + self.entry_overhead
-            live._evicted.append(key)
+        if live.used_bytes + reserve > self.capacity_bytes:  # the rest alone is too big
+            while self.used_bytes > self.capacity_bytes and self.shadow is not None and _shrink_one(self.shadow):
+                pass
+            while self.used_bytes > self.capacity_bytes and self.pinned:
+                key = next(iter(self.pinned))
+                self.pinned_bytes -= self.pinned.pop(key) + self.entry_overhead
+                live._evicted.append(key)
         # what the live capacity leaves for the shadow (exact unless the capacity sits at its floor of 1, where
         # any growth of the shadow re-fits)
         self.shadow_charged = 0 if self.shadow is None else _metadata(self.shadow)
