@@ -113,8 +113,10 @@ def _polars_sums(pl, snapshot: Snapshot, paths: Sequence[str], column_checksums:
             add(frame)
         except (pl.exceptions.SchemaError, pl.exceptions.ColumnNotFoundError, pl.exceptions.ComputeError):
             by_arrow.extend(group)
+    # Partition columns stay text on this route too (``_logical``), as the scans above add them.
     for table in _tables(snapshot, by_arrow):
-        add(pl.from_arrow(table, rechunk=False).lazy().select([pl.col(n).cast(dtypes[n]) for n in names]))
+        add(pl.from_arrow(table, rechunk=False).lazy().select(
+            [pl.col(n) if n in snapshot.partition_columns else pl.col(n).cast(dtypes[n]) for n in names]))
     return rows, row_sum, nulls, checksums
 
 

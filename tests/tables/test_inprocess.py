@@ -17,14 +17,17 @@ from pipeline_opt.tables.verify import VerificationError, fingerprint, read_vers
 WINDOW = Window(100_000, 10**9)  # tiny test files: a 100 kB floor plays the role of 16 MB
 
 
-def _spark_table(spark, path, files=16, dv=True):
-    """Small Spark files of every common type (nulls included) in two partitions, some rows deleted."""
+def _spark_table(spark, path, files=16, dv=True, int_partition=False):
+    """Small Spark files of every common type (nulls included) in two partitions (six with ``int_partition``: an
+    integer partition column ``k`` too, whose log values are text), some rows deleted."""
+    extra = ["cast(id % 3 as int) as k"] if int_partition else []
     (spark.range(0, 20_000, numPartitions=files)
      .selectExpr("id", "cast(id / 7 as decimal(15, 2)) as d", "timestamp_seconds(id * 3600) as ts",
                  "date_add(date'2020-01-01', cast(id % 900 as int)) as day",
                  "if(id % 5 = 0, null, concat('s', id % 97)) as s", "id * 0.5 as x", "id % 2 = 0 as b",
-                 "if(id % 3 = 0, 'a', 'b') as g")
-     .write.format("delta").partitionBy("g").option("delta.enableDeletionVectors", str(dv).lower())
+                 "if(id % 3 = 0, 'a', 'b') as g", *extra)
+     .write.format("delta").partitionBy("g", *(["k"] if int_partition else []))
+     .option("delta.enableDeletionVectors", str(dv).lower())
      .save(str(path)))
     spark.sql(f"DELETE FROM delta.`{path}` WHERE id % 11 = 0")
     return str(path)
@@ -221,16 +224,17 @@ def test_the_removed_files_fingerprinted_during_the_rewrite_stand_in_only_when_t
 def test_files_polars_scans_and_files_arrow_reads_fingerprint_alike(spark, tmp_path, monkeypatch):
     """polars scans plain local files itself and hashes Arrow-read files (deletion vectors, fallbacks) with the same
     expression: a table whose files come from Spark, from delta-rs (string views) and from before a column was
-    added fingerprints the same by either route, column checksums included."""
+    added, partitioned by text and by an integer, fingerprints the same by either route, column checksums
+    included."""
     import pyarrow as pa
     from deltalake import write_deltalake
 
     from pipeline_opt.tables import arrow_fingerprint as module
 
-    path = _spark_table(spark, tmp_path / "t", files=4, dv=False)
+    path = _spark_table(spark, tmp_path / "t", files=4, dv=False, int_partition=True)
     rows = read_version(spark, path).limit(50).toPandas()
     write_deltalake(path, pa.Table.from_pandas(rows, schema=read_snapshot(path).schema, preserve_index=False),
-                    mode="append", partition_by=["g"])
+                    mode="append", partition_by=["g", "k"])
     read_version(spark, path).limit(30).selectExpr("*", "concat(s, '!') as extra").write.format("delta") \
         .mode("append").option("mergeSchema", "true").save(path)
     snap = read_snapshot(path)
