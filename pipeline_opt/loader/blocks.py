@@ -76,7 +76,8 @@ class PooledWindow:
 
 
 class Scratch:
-    """One reusable buffer for values that live only while one column is gathered (a decimal's float64 span)."""
+    """One reusable buffer for values that live only while one window is gathered (a column's converted span, the
+    window's row order)."""
 
     def __init__(self):
         self._buf = np.empty(0, dtype=np.uint8)

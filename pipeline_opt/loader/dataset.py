@@ -178,9 +178,10 @@ class DeltaDataset(IterableDataset):
 
     def _prepared(self, reader: WindowReader, plan: RankPlan, windows: list, pack: bool, worker: int):
         """(column arrays, shared block or None) of each window's live rows, shuffled when ``shuffle`` is on."""
-        scratch = Scratch()
+        scratch, order = Scratch(), Scratch()  # a decimal's or multi-file column's span; the window's row order
         for window, (table, rows) in zip(windows, reader.stream(windows)):
-            perm = window_permutation(len(rows), self.seed, plan.epoch, self.rank, window.index, self.shuffle)
+            perm = window_permutation(len(rows), self.seed, plan.epoch, self.rank, window.index, self.shuffle,
+                                      out=order.array(len(rows), np.int64))
             dtypes = self._tensor_dtypes(table.schema)
             shared = SharedWindow(dtypes, len(rows), self._segments, worker) if pack else None
             block = shared or PooledWindow(dtypes, len(rows), self._blocks)

@@ -21,11 +21,29 @@ def file_order(num_files: int, seed: int, epoch: int, shuffle: bool) -> np.ndarr
     return _rng(seed, epoch, 0x5EED).permutation(num_files)
 
 
-def window_permutation(rows: int, seed: int, epoch: int, rank: int, window: int, shuffle: bool):
-    """Row order inside one window (None when not shuffling: keep the stream order)."""
+def window_permutation(rows: int, seed: int, epoch: int, rank: int, window: int, shuffle: bool, out=None):
+    """Row order inside one window (None when not shuffling: keep the stream order). ``out``, when given, is an
+    int64 array of ``rows`` values to write it into (a reused buffer faults in no fresh pages); the order is the same
+    either way (``Generator.permutation(n)`` is ``shuffle`` of ``arange(n)``)."""
     if not shuffle:
         return None
-    return _rng(seed, epoch, rank, window, 0xB0F).permutation(rows)
+    rng = _rng(seed, epoch, rank, window, 0xB0F)
+    if out is None:
+        return rng.permutation(rows)
+    out[...] = _identity(rows)
+    rng.shuffle(out)
+    return out
+
+
+_IDENTITY = [np.zeros(0, dtype=np.int64)]  # the longest arange asked for so far, read-only, shared by all windows
+
+
+def _identity(rows: int) -> np.ndarray:
+    if len(_IDENTITY[0]) < rows:
+        identity = np.arange(rows, dtype=np.int64)
+        identity.flags.writeable = False
+        _IDENTITY[0] = identity
+    return _IDENTITY[0][:rows]
 
 
 def shuffle_quality(positions_in_storage: np.ndarray) -> dict:

@@ -82,7 +82,8 @@ def window_arrays(table: pa.Table, rows: np.ndarray, fill_nulls, out=None, order
     next converts none of the rows outside it), into one contiguous array per column from which NumPy gathers.
     ``out(name)``, when given, returns the array a tensor column is gathered into (shared memory for worker
     processes, a pooled block in process), so the gather is the only copy in the destination. ``scratch``, when
-    given, is a ``blocks.Scratch`` that holds each decimal column's converted span between conversion and gather.
+    given, is a ``blocks.Scratch`` that holds a column's span between conversion and gather when the span is not
+    one Arrow buffer already (a decimal's float64 values; a window that spans files has one chunk per file).
     """
     rows = np.asarray(rows, dtype=np.int64)
     lo, hi = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, 0)
@@ -100,9 +101,21 @@ def window_arrays(table: pa.Table, rows: np.ndarray, fill_nulls, out=None, order
             taken = column if index is None else column.take(pa.array(index))
             arrays[name] = _gather(column_array(name, taken, fill_nulls), None, dest)
             continue
-        span = _decimal_as_float(column, scratch)
-        arrays[name] = _gather(column_array(name, column, fill_nulls) if span is None else span, index, dest)
+        arrays[name] = _gather(_span(name, column, fill_nulls, scratch), index, dest)
     return arrays
+
+
+def _span(name: str, column, fill_nulls, scratch) -> np.ndarray:
+    """A null-free tensor column's values as one contiguous array: a zero-copy view of a single chunk, else the
+    chunks converted into ``scratch`` (combining the chunks in Arrow would fault in fresh memory for every window)."""
+    span = _decimal_as_float(column, scratch)
+    if span is not None:
+        return span
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if scratch is None or len(chunks) <= 1:
+        return column_array(name, column, fill_nulls)
+    parts = [column_array(name, chunk, fill_nulls) for chunk in chunks]
+    return np.concatenate(parts, out=scratch.array(len(column), parts[0].dtype))
 
 
 def _combined(column) -> pa.Array:
@@ -124,9 +137,9 @@ def _gather(values: np.ndarray, index, dest) -> np.ndarray:
 
 def _decimal_as_float(column, scratch=None):
     """float64 values of a null-free decimal128 of precision ≤ 18 (its unscaled integers fit in the low 64 bits of
-    each value by the type's contract): each chunk's low words copied into one contiguous array, then divided by
-    10**scale in place (NumPy's gather is several times slower from the strided low words, and a ufunc that casts
-    while it divides is slower than the copy and the division apart). None when the fast path does not apply."""
+    each value by the type's contract): each chunk's low words divided by 10**scale into one contiguous array, in one
+    pass that converts them to float64 first (NumPy's gather is several times slower from the strided low words).
+    None when the fast path does not apply."""
     t = column.type
     if not (pa.types.is_decimal128(t) and t.precision <= 18 and 0 <= t.scale <= 18 and sys.byteorder == "little"):
         return None
@@ -137,9 +150,8 @@ def _decimal_as_float(column, scratch=None):
         n = len(chunk)
         if n:
             words = np.frombuffer(chunk.buffers()[1], dtype=np.int64, count=2 * (chunk.offset + n))
-            np.copyto(values[pos:pos + n], words[2 * chunk.offset::2], casting="unsafe")
+            np.divide(words[2 * chunk.offset::2], 10.0 ** t.scale, out=values[pos:pos + n])
         pos += n
-    values /= 10.0 ** t.scale
     return values
 
 

@@ -45,7 +45,7 @@ class WindowReader:
                     pieces.append(self._small(run))
                     run = []
                 table = self.files.read(*seg)
-                pieces.append((table, np.arange(table.num_rows, dtype=np.int64)))
+                pieces.append((table, None))  # every row
             else:
                 run.append((seg, place))
         if run:
@@ -77,7 +77,7 @@ class WindowReader:
                     pieces.append(self._assemble(run, pa.concat_tables([t for _, t in run])))
                     run = []
                 table = self.files.read(*seg)
-                pieces.append((table, np.arange(table.num_rows, dtype=np.int64)))
+                pieces.append((table, None))  # every row
             if run:
                 pieces.append(self._assemble(run, pa.concat_tables([t for _, t in run])))
             yield _concat(pieces)
@@ -158,13 +158,15 @@ def _take_rows(batches, n: int) -> pa.Table:
 
 
 def _concat(pieces: list) -> tuple:
-    if len(pieces) == 1:
-        return pieces[0]
+    """(table, live row indexes) of pieces (table, its live rows, or None for all of them), one after another."""
+    table = pieces[0][0] if len(pieces) == 1 else pa.concat_tables([t for t, _ in pieces])
+    if all(idx is None for _, idx in pieces):  # the usual window of files without vectors: one range, no sums
+        return table, np.arange(table.num_rows, dtype=np.int64)
     offset, rows = 0, []
-    for table, idx in pieces:
-        rows.append(idx + offset)
-        offset += table.num_rows
-    return pa.concat_tables([t for t, _ in pieces]), np.concatenate(rows)
+    for piece, idx in pieces:
+        rows.append(np.arange(offset, offset + piece.num_rows, dtype=np.int64) if idx is None else idx + offset)
+        offset += piece.num_rows
+    return table, np.concatenate(rows)
 
 
 def _relative(root: str, filename) -> str | None:
