@@ -73,16 +73,21 @@ def _polars_sums(pl, snapshot: Snapshot, paths: Sequence[str], column_checksums:
     rows, row_sum = 0, 0
     nulls, checksums = [0] * len(names), [0] * len(names)
 
+    prefix = _unused_prefix(names)
+    hashes = [pl.struct(names).hash(seed=_SEED).alias(f"{prefix}row")]
+    if column_checksums:
+        hashes += [pl.col(name).hash(seed=_SEED + i + 1).alias(f"{prefix}{i}") for i, name in enumerate(names)]
+    sums = []
+    for h in hashes:  # halves: exact totals, no u64 overflow
+        key = pl.col(h.meta.output_name())
+        sums += [(key & 0xFFFFFFFF).sum(), (key // (1 << 32)).sum()]
+    exprs = [pl.len(), *[pl.col(name).null_count() for name in names], *sums]
+
     def add(frame) -> None:
         nonlocal rows, row_sum
-        h = pl.struct(names).hash(seed=_SEED)
-        sums = [(h & 0xFFFFFFFF).sum(), (h // (1 << 32)).sum()]  # halves: exact totals, no u64 overflow
-        if column_checksums:
-            for i, name in enumerate(names):
-                c = pl.col(name).hash(seed=_SEED + i + 1)
-                sums += [(c & 0xFFFFFFFF).sum(), (c // (1 << 32)).sum()]
-        exprs = [pl.len(), *[pl.col(name).null_count() for name in names], *sums]
-        out = frame.select([e.alias(f"_{i}") for i, e in enumerate(exprs)]).collect(engine="streaming").row(0)
+        # The hashes are columns first, each computed once: used twice in one select, polars hashed them twice.
+        out = frame.with_columns(hashes).select([e.alias(f"{prefix}out{i}") for i, e in enumerate(exprs)]) \
+            .collect(engine="streaming").row(0)
         rows += out[0]
         halves = out[1 + len(names):]
         row_sum += _halves(halves[0], halves[1])
@@ -118,6 +123,14 @@ def _polars_sums(pl, snapshot: Snapshot, paths: Sequence[str], column_checksums:
         add(pl.from_arrow(table, rechunk=False).lazy().select(
             [pl.col(n) if n in snapshot.partition_columns else pl.col(n).cast(dtypes[n]) for n in names]))
     return rows, row_sum, nulls, checksums
+
+
+def _unused_prefix(names: Sequence[str]) -> str:
+    """A column-name prefix that no column of the table starts with (the hash columns are added beside them)."""
+    prefix = "_fingerprint_"
+    while any(name.startswith(prefix) for name in names):
+        prefix = "_" + prefix
+    return prefix
 
 
 def _scanned_by_polars(fs: pafs.FileSystem, f: DataFile) -> bool:
