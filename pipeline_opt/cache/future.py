@@ -182,14 +182,7 @@ class KnownFuture:
                 else:
                     head[key] = after
                 s.remaining -= 1
-                rate = s.rate
-                pace = (pos - s.base_pos) / (now - base_time)
-                rate += PACE_WEIGHT * ((4.0 if pace > 4.0 else 1e-3 if pace < 1e-3 else pace) - rate)
-                s.rate = rate
-                if abs(rate - s.rate_at_version) > s.drift:
-                    s.rate_at_version = rate
-                    s.drift = PACE_DRIFT * rate
-                    self.version += 1
+                rate = self._fold_pace(s, pos, now)
                 s.base_time = now
                 s.base_pos = pos
                 s.cursor = pos + 1
@@ -227,14 +220,9 @@ class KnownFuture:
                     continue
                 # displaced: one of the others now
                 s, pos, best, best_pos, best_ahead = best, best_pos, s, pos, ahead
-                cursor = s.cursor
-            nxt = s.nxt  # the source's next use of the key (``Source.next_from``, written out)
-            while 0 <= pos < cursor:
-                pos = nxt[pos]
-            if pos >= 0:
-                t = s.base_time + (pos - s.base_pos) / s.rate
-                if t < others:
-                    others = t
+            t = s.next_from(pos)  # a source other than the best
+            if t < others:
+                others = t
         if best is None:
             self.unannounced += 1
             self.now_next = others
@@ -254,21 +242,26 @@ class KnownFuture:
             s.head[key] = after
         s.remaining -= 1
         if pos >= s.cursor:
-            base_time = s.base_time
-            if s.started and now > base_time:
-                pace = (pos - s.base_pos) / (now - base_time)
-                rate = s.rate
-                rate += PACE_WEIGHT * ((4.0 if pace > 4.0 else 1e-3 if pace < 1e-3 else pace) - rate)
-                s.rate = rate
-                if abs(rate - s.rate_at_version) > s.drift:
-                    s.rate_at_version = rate
-                    s.drift = PACE_DRIFT * rate
-                    self.version += 1
+            if s.started and now > s.base_time:
+                self._fold_pace(s, pos, now)
             s.started = True
             s.base_time = now
             s.base_pos = pos
             s.cursor = pos + 1
         return after
+
+    def _fold_pace(self, s: Source, pos: int, now: int) -> float:
+        """Folds the pace of a match at ``pos`` (positions advanced per tick since the source's last match) into the
+        source's rate, which it returns; a rate that drifted from the one last published bumps ``version``."""
+        pace = (pos - s.base_pos) / (now - s.base_time)
+        rate = s.rate
+        rate += PACE_WEIGHT * ((4.0 if pace > 4.0 else 1e-3 if pace < 1e-3 else pace) - rate)
+        s.rate = rate
+        if abs(rate - s.rate_at_version) > s.drift:
+            s.rate_at_version = rate
+            s.drift = PACE_DRIFT * rate
+            self.version += 1
+        return rate
 
     def _forget(self, s: Source, key: Hashable) -> None:
         """``s`` has no pending position of ``key`` left."""
@@ -296,16 +289,7 @@ class KnownFuture:
         entry = self.where.get(key)
         if entry is None:
             return INF
-        best = INF
-        for s in entry:
-            pos, cursor, nxt = s.head[key], s.cursor, s.nxt
-            while 0 <= pos < cursor:
-                pos = nxt[pos]
-            if pos >= 0:
-                t = s.base_time + (pos - s.base_pos) / s.rate
-                if t < best:
-                    best = t
-        return best
+        return min(s.next_from(s.head[key]) for s in entry)
 
     def has_plans(self) -> bool:
         """Whether any source still has positions ahead of its cursor (a plan that is not used up)."""
