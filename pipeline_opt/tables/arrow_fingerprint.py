@@ -62,6 +62,11 @@ def _polars():
     return polars
 
 
+def polars_installed() -> bool:
+    """Whether fingerprints are taken by polars (the fast route) rather than by Arrow reads and NumPy hashes."""
+    return _polars() is not None
+
+
 def _polars_sums(pl, snapshot: Snapshot, paths: Sequence[str], column_checksums: bool):
     """Row count, row-hash sum, per-column null counts and hash sums, by polars. Files without a deletion vector
     on a local disk are scanned by polars itself, one streaming query per partition (the partition values added as

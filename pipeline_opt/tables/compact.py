@@ -3,8 +3,9 @@
 commit per partition, verified in-process the same way.
 
 Invariants: nothing is ever lost — every commit is an OPTIMIZE (``dataChange = false``, atomic), verified
-against the version just before it by ``verify.check_or_restore``, which reads only the files that commit removed
-and added and checks from the log that nothing else changed (a mismatch is undone and raised); a failure or
+against the version just before it from only the files that commit removed and added, with a log check that nothing
+else changed (a mismatch is undone and raised): by ``verify.check_or_restore`` in Spark, or by
+``inprocess.check_or_undo`` in this process where ``inprocess.verifier_for`` finds the table readable here; a failure or
 a kill loses at most the batch in flight, which never committed (a batch that fails with an error names the files it
 wrote and did not commit, ``tables.leftovers``); a concurrent-modification conflict re-plans the
 batch from the new log and retries with backoff, so a rival compaction's work is skipped, not repeated;
@@ -29,7 +30,7 @@ from pipeline_opt.output import to_jsonable
 from pipeline_opt.spark import scoped_session
 from pipeline_opt.sql import partition_predicate, quote_ident
 from pipeline_opt.tables.checks import warm_up
-from pipeline_opt.tables.inprocess import Ahead, check_or_undo, engine_for, optimize_partition
+from pipeline_opt.tables.inprocess import Ahead, check_or_undo, engine_for, optimize_partition, verifier_for
 from pipeline_opt.tables.leftovers import uncommitted_files
 from pipeline_opt.tables.options import CompactOptions
 from pipeline_opt.tables.plan import CompactionPlan, PartitionPlan, plan_compaction
@@ -158,13 +159,16 @@ def compact_table(spark, path: TableLike, options: CompactOptions, dry_run: bool
                                                          options.batch_bytes)]
         if result.engine == "delta-rs":  # one commit per partition; Spark serves an undo's fallback and REORG
             _run_batches(spark, ref, [(BatchKind.OPTIMIZE, [p]) for p in plan.to_rewrite], plan, options, result,
-                         progress, "delta-rs")
+                         progress, "delta-rs", "in-process")
         if result.engine == "spark" or purges:
+            verifier, why = verifier_for("spark", ref, plan)
+            if options.verify:
+                progress(f"verifier of Spark's commits: {verifier} ({why})")
             with scoped_session(spark() if callable(spark) else spark, _KEYS) as session:
                 _set_confs(session, plan, options)
                 batches = ([(BatchKind.OPTIMIZE, b) for b in _batches(plan.to_rewrite, options.batch_bytes)]
                            if result.engine == "spark" else [])
-                _run_batches(session, ref, batches + purges, plan, options, result, progress, "spark")
+                _run_batches(session, ref, batches + purges, plan, options, result, progress, "spark", verifier)
     after = read_snapshot(ref.location) if not dry_run else files
     result.rows_after, result.share_inside_after = _live_rows(after), _share_inside(after, options.window)
     result.files_after = after.actions.num_rows
@@ -172,11 +176,12 @@ def compact_table(spark, path: TableLike, options: CompactOptions, dry_run: bool
     return result
 
 
-def _run_batches(session, ref, batches, plan, options, result: CompactionResult, progress, engine: str) -> None:
+def _run_batches(session, ref, batches, plan, options, result: CompactionResult, progress, engine: str,
+                 verifier: str) -> None:
     for n, (kind, batch) in enumerate(batches, 1):
         tag = f"batch {n}/{len(batches)}"
         result.batches.append(_run_batch(session, ref, kind, batch, plan, options, result.conflicts, tag, progress,
-                                         engine))
+                                         engine, verifier))
 
 
 def check_options(path: TableLike, options: CompactOptions) -> Snapshot:
@@ -222,7 +227,8 @@ def _batches(partitions: list[PartitionPlan], batch_bytes: int) -> list[list[Par
     return batches + ([current] if current else [])
 
 
-def _run_batch(session, ref, kind, batch, plan, options, conflicts, tag, progress, engine="spark") -> BatchResult:
+def _run_batch(session, ref, kind, batch, plan, options, conflicts, tag, progress, engine: str,
+               verifier: str) -> BatchResult:
     t0 = time.monotonic()
     labels = [p.label for p in batch]
     for attempt in range(1, options.retries + 2):
@@ -255,7 +261,7 @@ def _run_batch(session, ref, kind, batch, plan, options, conflicts, tag, progres
             # snapshot from the log); ``where`` serves only where the log cannot be matched file by file.
             result.verification = (check_or_restore(session, ref, result.version - 1, result.version,
                                                     _where(plan, batch, options), touched=True)
-                                   if engine == "spark" else check_or_undo(session, ref, result.version, ahead))
+                                   if verifier == "spark" else check_or_undo(session, ref, result.version, ahead))
             result.verify_seconds = time.monotonic() - t_verify
             progress(f"{tag}: verified version {result.version} against {result.version - 1}")
         result.seconds = time.monotonic() - t0

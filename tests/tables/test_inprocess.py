@@ -127,6 +127,39 @@ def test_auto_picks_delta_rs_only_where_it_is_safe(spark, tmp_path):
     assert engine == "spark" and "rowTracking" in why
 
 
+def test_spark_commits_of_a_local_table_are_verified_in_process_and_others_by_spark(spark, tmp_path, monkeypatch):
+    """Spark's OPTIMIZE of a local path table is verified by this process' reads (the Spark verifier is never
+    called); a catalog table, object storage, a rewrite beyond one machine or a missing polars keep Spark's."""
+    from pipeline_opt.tables import compact as compact_module
+    from pipeline_opt.tables import inprocess
+
+    path = _spark_table(spark, tmp_path / "t", files=6)
+    before = fingerprint(spark, path)
+    ref, plan = table_ref(path), plan_compaction(path, WINDOW)
+    assert plan.bytes_to_rewrite > 0
+
+    def spark_verifier(*args, **kwargs):
+        raise AssertionError("Spark's verifier was called")
+
+    monkeypatch.setattr(compact_module, "check_or_restore", spark_verifier)
+    messages: list[str] = []
+    result = compact_table(spark, path, CompactOptions(WINDOW, engine="spark"), progress=messages.append)
+    assert result.engine == "spark" and result.verified and result.batches
+    assert all(b.verification.ok and b.verification.scope == "touched" and b.verification.checks == 5
+               for b in result.batches)
+    assert "verifier of Spark's commits: in-process (a local path table this machine reads)" in messages
+    after = fingerprint(spark, path)
+    assert (after.rows, after.row_checksum) == (before.rows, before.row_checksum)
+
+    assert inprocess.verifier_for("delta-rs", ref, plan)[0] == "in-process"
+    assert inprocess.verifier_for("spark", TableRef(path, ("main", "sales", "orders")), plan)[0] == "spark"
+    assert inprocess.verifier_for("spark", TableRef("s3://lake/t"), plan) == ("spark", "not on local storage")
+    monkeypatch.setattr(inprocess, "ONE_MACHINE_BYTES", 0)
+    assert inprocess.verifier_for("spark", ref, plan)[1].startswith("more than")
+    monkeypatch.setattr(inprocess, "polars_installed", lambda: False)
+    assert inprocess.verifier_for("spark", ref, plan)[0] == "spark"
+
+
 def test_cli_compacts_a_local_table_in_process_without_starting_spark(tmp_path):
     """``compact --engine delta-rs`` on a path table: compacted, verified, and no JVM was started."""
     import json
