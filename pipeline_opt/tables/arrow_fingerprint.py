@@ -74,7 +74,9 @@ def _polars_sums(pl, snapshot: Snapshot, paths: Sequence[str], column_checksums:
     others (deletion vectors, object stores, a file polars cannot read against the logical schema, such as an
     int32 column since widened) are read by Arrow and hashed by the same expression, so both routes hash alike."""
     names = list(snapshot.columns)
-    dtypes = pl.from_arrow(snapshot.schema.empty_table()).schema
+    logical = pl.from_arrow(snapshot.schema.empty_table()).schema
+    # The types hashed: the logical ones, but partition values as their text from the log, on both routes below.
+    dtypes = {n: pl.String if n in snapshot.partition_columns else logical[n] for n in names}
     rows, row_sum = 0, 0
     nulls, checksums = [0] * len(names), [0] * len(names)
 
@@ -117,16 +119,14 @@ def _polars_sums(pl, snapshot: Snapshot, paths: Sequence[str], column_checksums:
         partition = dict(values)
         scan = pl.scan_parquet([f"{root.rstrip('/')}/{p}" for p in group], schema=schema, missing_columns="insert",
                                extra_columns="ignore")
-        frame = scan.select([pl.lit(None if partition.get(n) is None else str(partition[n]), pl.String).alias(n)
+        frame = scan.select([pl.lit(None if partition.get(n) is None else str(partition[n]), dtypes[n]).alias(n)
                              if n in snapshot.partition_columns else pl.col(physical[n]).alias(n) for n in names])
         try:
             add(frame)
         except (pl.exceptions.SchemaError, pl.exceptions.ColumnNotFoundError, pl.exceptions.ComputeError):
             by_arrow.extend(group)
-    # Partition columns stay text on this route too (``_logical``), as the scans above add them.
     for table in _tables(snapshot, by_arrow):
-        add(pl.from_arrow(table, rechunk=False).lazy().select(
-            [pl.col(n) if n in snapshot.partition_columns else pl.col(n).cast(dtypes[n]) for n in names]))
+        add(pl.from_arrow(table, rechunk=False).lazy().select([pl.col(n).cast(dtypes[n]) for n in names]))
     return rows, row_sum, nulls, checksums
 
 

@@ -79,37 +79,44 @@ def engine_for(requested: str, ref: TableRef, plan: CompactionPlan, *, clustered
 def verifier_for(engine: str, ref: TableRef, plan: CompactionPlan) -> tuple[str, str]:
     """(verifier, why): whose reads verify the commits, ``"in-process"`` (``check_or_undo``) or ``"spark"``
     (``verify.check_or_restore``). In process for every commit the delta-rs engine makes, and for Spark's commits of
-    a table this machine reads itself — a local path table, polars installed, at most ``ONE_MACHINE_BYTES`` to
-    rewrite, a log that opens here — where it took 0.23× the Spark verifier's wall time on the same TPC-H 1 commit
-    (``benchmarks/verification.py``). Spark reads a catalog table, object storage or a bigger rewrite."""
+    a table this machine reads itself — a local path table (whose log ``compact_table`` has already read here),
+    polars installed, at most ``ONE_MACHINE_BYTES`` to rewrite — where it took 0.23× the Spark verifier's wall time
+    on the same TPC-H 1 commit (``benchmarks/verification.py``). Spark reads a catalog table, object storage or a
+    bigger rewrite."""
     if engine == "delta-rs":
         return "in-process", "the engine's own"
+    why_not = _why_not_here(ref, "read")
+    if why_not is None and not polars_installed():
+        why_not = "polars is not installed (the verify extra)"
+    why_not = why_not or _why_too_big(plan)
+    return ("spark", why_not) if why_not else ("in-process", "a local path table this machine reads")
+
+
+def _why_not_here(ref: TableRef, access: str) -> Optional[str]:
+    """Why this process does not ``access`` the table's files itself (None: it does)."""
     if ref.name is not None:
-        return "spark", "a catalog table is read through its catalog"
+        return f"a catalog table is {access} through its catalog"
     if not is_local(ref.location):
-        return "spark", "not on local storage"
-    if not polars_installed():
-        return "spark", "polars is not installed (the verify extra)"
-    if plan.bytes_to_rewrite > ONE_MACHINE_BYTES:
-        return "spark", f"more than {ONE_MACHINE_BYTES // 2**30} GiB to rewrite"
-    try:
-        open_table(ref.location)
-    except Exception as e:  # noqa: BLE001 — a log this process cannot open is Spark's to read
-        return "spark", f"its log does not open here ({str(e).splitlines()[0][:120]})"
-    return "in-process", "a local path table this machine reads"
+        return "not on local storage"
+    return None
+
+
+def _why_too_big(plan: CompactionPlan) -> Optional[str]:
+    return f"more than {ONE_MACHINE_BYTES // 2**30} GiB to rewrite" if plan.bytes_to_rewrite > ONE_MACHINE_BYTES \
+        else None
 
 
 def _why_not_delta_rs(ref: TableRef, plan: CompactionPlan, clustered: bool) -> Optional[str]:
-    if ref.name is not None:
-        return "a catalog table is written through its catalog"
-    if not is_local(ref.location):
-        return "not on local storage"
+    why_not = _why_not_here(ref, "written")
+    if why_not:
+        return why_not
     if clustered:
         return "liquid clustering is Spark's"
     if any(v is None for p in plan.to_rewrite for v in p.values.values()):
         return "a null partition value cannot be named in delta-rs' partition filters"
-    if plan.bytes_to_rewrite > ONE_MACHINE_BYTES:
-        return f"more than {ONE_MACHINE_BYTES // 2**30} GiB to rewrite"
+    why_not = _why_too_big(plan)
+    if why_not:
+        return why_not
     table = open_table(ref.location)
     protocol = table.protocol()
     extra = set(protocol.writer_features or ()) - DELTA_RS_WRITER_FEATURES
